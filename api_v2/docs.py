@@ -1,0 +1,53 @@
+"""Swagger UI and ReDoc served from assets installed with the app, so docs work offline."""
+
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+DOCS_ASSETS_PATH = "/docs-assets"
+OAUTH2_REDIRECT_PATH = "/docs/oauth2-redirect"
+
+
+def docs_assets() -> StaticFiles:
+    """The Swagger UI and ReDoc bundles shipped inside the fastapi-offline wheel."""
+    return StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static")
+
+
+def docs_router(title: str, openapi_url: str) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/docs")
+    async def get_swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} — Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+            oauth2_redirect_url=OAUTH2_REDIRECT_PATH,
+            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        )
+
+    @router.get(OAUTH2_REDIRECT_PATH)
+    async def get_swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @router.get("/redoc")
+    async def get_redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{title} — ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS_PATH}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS_PATH}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    return router

@@ -1,0 +1,1 @@
+"""Thin handlers, one module per area."""

@@ -1,0 +1,56 @@
+"""Route conventions: docstring summaries, `verb_noun` operation ids, documented problems."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from backend.errors import PROBLEM_MEDIA_TYPE, AppError
+from schemas.common import Problem, ValidationProblem, problem_example
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def problems(*errors: type[AppError]) -> Responses:
+    """Document the given problems for one route, so they reach OpenAPI and the TS types."""
+    by_status: dict[int, list[type[AppError]]] = {}
+    for error in errors:
+        by_status.setdefault(error.status, []).append(error)
+    responses: Responses = {}
+    for status, same in sorted(by_status.items()):
+        codes = ", ".join(f"`{error.code}`" for error in same)
+        responses[status] = {
+            "model": Problem,
+            "description": f"{same[0].title} ({codes})",
+            "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example(same[0].code, status)}},
+        }
+    return responses
+
+
+VALIDATION_RESPONSE: Responses = {
+    422: {
+        "model": ValidationProblem,
+        "description": "Request validation failed (`validation_error`)",
+        "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example("validation_error", 422)}},
+    }
+}
+
+
+class DocumentedRoute(APIRoute):
+    """Summary from the docstring's first line; our 422 problem instead of FastAPI's shape."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        doc = (endpoint.__doc__ or "").strip()
+        if doc and kwargs.get("summary") is None:
+            kwargs["summary"] = doc.splitlines()[0]
+            kwargs["description"] = kwargs.get("description") or "\n".join(doc.splitlines()[1:])
+        super().__init__(path, endpoint, **kwargs)
+        if (self.body_field or self.dependant.query_params or self.dependant.path_params) and (
+            422 not in self.responses
+        ):
+            self.responses = {**self.responses, **VALIDATION_RESPONSE}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The handler's own `verb_noun` name, which becomes the TS client's method name."""
+    return route.name

@@ -1,0 +1,3 @@
+"""Devora API v2 server core."""
+
+__version__ = "2.0.0"

@@ -1,0 +1,114 @@
+"""Settings read once from the environment (and an optional `.env`)."""
+
+import ipaddress
+import json
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
+MIB = 1024 * 1024
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_list(value: object) -> object:
+    """Accept `a,b` as people type it, or a JSON list."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; names match the environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.DEVELOPMENT
+    mongodb_url: SecretStr | None = None
+    mongodb_db: str = "devora"
+    mongodb_timeout_ms: int = Field(default=2000, ge=100, le=30000)
+    redis_url: SecretStr | None = None
+    redis_timeout_s: float = Field(default=0.2, gt=0, le=5)
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    frontend_origins: CommaList = ["http://localhost:5173"]
+    trusted_proxies: CommaList = []
+    log_format: LogFormat = LogFormat.CONSOLE
+    log_level: str = "info"
+    max_body_bytes: int = Field(default=10 * MIB, ge=1024)
+
+    @field_validator("frontend_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("frontend_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: list[str]) -> list[str]:
+        # CORS is sent with credentials, which browsers refuse to pair with "*".
+        if any(origin == "*" for origin in origins):
+            raise ValueError("FRONTEND_ORIGINS cannot contain '*'; list the origins")
+        return [origin.rstrip("/") for origin in origins]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            ipaddress.ip_network(proxy, strict=False)
+        return proxies
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+            raise ValueError("LOG_LEVEL must be debug, info, warning, error or critical")
+        return level.lower()
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Self:
+        secret = self.jwt_secret.get_secret_value()
+        if self.environment is Environment.PRODUCTION and (
+            not secret or secret == DEVELOPMENT_JWT_SECRET
+        ):
+            raise ValueError("JWT_SECRET must be set to a secret of your own in production")
+        if len(secret.encode()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 bytes")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @cached_property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in self.trusted_proxies)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value stops the process with a readable message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"Invalid configuration: {problems}") from None

@@ -1,0 +1,65 @@
+"""The MongoDB client: a real replica set in production, the in-memory engine otherwise."""
+
+import asyncio
+from typing import Any
+
+import structlog
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from pymongo_async_mock import AsyncMongoMockClient
+
+from backend.config import Settings
+from backend.repositories import INDEXES
+
+log = structlog.get_logger("devora.db")
+
+Document = dict[str, Any]
+
+
+class Mongo:
+    """Owns the client, the database handle and the state of index creation."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.timeout_s = settings.mongodb_timeout_ms / 1000
+        self.is_embedded = settings.mongodb_url is None
+        self.client: Any
+        if settings.mongodb_url is None:
+            log.warning("mongodb_embedded", detail="MONGODB_URL unset: in-memory, nothing kept")
+            self.client = AsyncMongoMockClient(tz_aware=True)
+        else:
+            self.client = AsyncMongoClient(
+                settings.mongodb_url.get_secret_value(),
+                tz_aware=True,
+                appname="devora-api",
+                serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+                connectTimeoutMS=settings.mongodb_timeout_ms,
+                timeoutMS=settings.mongodb_timeout_ms * 5,
+            )
+        self.db: AsyncDatabase[Document] = self.client.get_database(settings.mongodb_db)
+        self.indexes_ready = asyncio.Event()
+
+    async def ping(self) -> None:
+        """Raise unless the server answers within the selection timeout."""
+        await asyncio.wait_for(self.db.command("ping"), self.timeout_s + 0.5)
+
+    async def ensure_indexes(self, indexes: dict[str, list[IndexModel]] | None = None) -> None:
+        """Create every declared index, retrying until MongoDB answers; idempotent."""
+        wanted = INDEXES if indexes is None else indexes
+        delay = 0.5
+        while True:
+            try:
+                for collection, models in wanted.items():
+                    if models:
+                        await self.db[collection].create_indexes(models)
+            except (PyMongoError, TimeoutError) as exc:
+                log.error("mongodb_indexes_failed", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+                continue
+            self.indexes_ready.set()
+            return
+
+    async def close(self) -> None:
+        if not self.is_embedded:
+            await self.client.close()

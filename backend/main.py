@@ -1,0 +1,169 @@
+"""The app factory: the one place that wires clients, middleware, errors and routes."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.responses import Response
+from starlette.types import Scope
+
+from api_v2.docs import DOCS_ASSETS_PATH, docs_assets, docs_router
+from api_v2.endpoints import service
+from api_v2.router import router as api_router
+from api_v2.routing import operation_id
+from backend import __version__
+from backend.client_ip import resolve_client_ip
+from backend.config import Settings, load_settings
+from backend.db import Mongo
+from backend.errors import AppError, ValidationFailed, error_for_status, problem_response
+from backend.logs import configure_logging
+from backend.metrics import Metrics
+from backend.middleware import RequestContextMiddleware, request_id_of
+from backend.redis_client import create_redis
+from backend.resources import Resources
+
+log = structlog.get_logger("devora.app")
+
+OPENAPI_URL = "/openapi.json"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build every client once; close them all on the way out."""
+    settings: Settings = app.state.settings
+    mongo = Mongo(settings)
+    redis = create_redis(settings)
+    app.state.resources = Resources(
+        settings=settings, metrics=app.state.metrics, mongo=mongo, redis=redis
+    )
+    # Index creation retries in the background so a MongoDB outage at boot leaves the
+    # API up and /readyz honest, instead of crash-looping.
+    index_task = asyncio.create_task(mongo.ensure_indexes(), name="mongodb-indexes")
+    log.info("startup", environment=settings.environment.value, version=__version__)
+    try:
+        yield
+    finally:
+        index_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await index_task
+        if redis is not None:
+            await redis.aclose()
+        await mongo.close()
+        log.info("shutdown")
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem_response(exc, request_id_of(request.scope))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error = error_for_status(exc.status_code)(headers=exc.headers)
+    error.status = exc.status_code
+    return problem_response(error, request_id_of(request.scope))
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and why: the rejected input may hold a password or a token.
+    errors = [
+        {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
+        for item in exc.errors()
+    ]
+    error = ValidationFailed(extensions={"errors": errors})
+    return problem_response(error, request_id_of(request.scope))
+
+
+def _security_headers(settings: Settings) -> dict[str, str]:
+    headers = {
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+    }
+    if settings.is_production:
+        headers["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app; clients are created by its lifespan, not here."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+    app = FastAPI(
+        title="Devora API",
+        version=__version__,
+        summary="Create projects and have AI generate code into them.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_URL,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+
+    def client_ip(scope: Scope) -> str:
+        peer = scope.get("client")
+        forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
+        return resolve_client_ip(
+            peer[0] if peer else None,
+            forwarded.decode("latin-1") if forwarded else None,
+            settings.trusted_networks,
+        )
+
+    app.state.client_ip = client_ip
+    # Added innermost first: the request context wraps everything else.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.frontend_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "If-None-Match",
+            "X-Request-ID",
+        ],
+        expose_headers=[
+            "X-Request-ID",
+            "ETag",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        security_headers=_security_headers(settings),
+        client_ip=client_ip,
+    )
+
+    app.include_router(service.router)
+    app.include_router(api_router)
+    app.include_router(docs_router(app.title, OPENAPI_URL))
+    app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`uvicorn backend.main:app` builds the app on first use, not as an import side effect."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

@@ -1,0 +1,43 @@
+"""Prometheus instruments, one registry per app so several apps can share a process."""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST
+
+# Route templates, never raw paths, keep label cardinality bounded.
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class Metrics:
+    """Every instrument the service exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by route template and status.",
+            ["method", "route", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.dependency_failures = Counter(
+            "dependency_failures_total",
+            "Failed calls to a backing service, by dependency and operation.",
+            ["dependency", "operation"],
+            registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        labels = (method, route, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

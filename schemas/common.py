@@ -1,0 +1,63 @@
+"""Shapes shared by every area: problems, pages, service documents."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(examples=["https://devora.dev/problems/not_found"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(examples=["not_found"])
+    request_id: str | None
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(Problem):
+    errors: list[ValidationIssue]
+
+
+class NotReadyProblem(Problem):
+    checks: dict[str, str]
+
+
+class ApiInfo(BaseModel):
+    name: str
+    version: str
+    docs_url: str
+    openapi_url: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, str] = Field(examples=[{"mongodb": "ok", "redis": "ok"}])
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields, so a client never sets what it does not own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def problem_example(code: str, status: int) -> dict[str, Any]:
+    return {
+        "type": f"https://devora.dev/problems/{code}",
+        "title": "…",
+        "status": status,
+        "detail": "…",
+        "code": code,
+        "request_id": "5f0c…",
+    }

@@ -1,0 +1,66 @@
+"""Offline docs, the committed OpenAPI document, and the compose file."""
+
+import re
+from pathlib import Path
+
+import httpx
+import yaml
+from fastapi import FastAPI
+
+from backend.openapi_export import openapi_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_swagger_ui_loads_only_local_assets(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/docs")).text
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page)
+    assert assets, page
+    assert all(url.startswith("/") and not url.startswith("//") for url in assets), assets
+    for url in assets:
+        response = await client.get(url)
+        assert response.status_code == 200, url
+        assert len(response.content) > 1000
+
+
+async def test_redoc_loads_only_local_assets(client: httpx.AsyncClient) -> None:
+    page = (await client.get("/redoc")).text
+    assert "fonts.googleapis" not in page
+    scripts = re.findall(r"""<script src=['"]([^'"]+)['"]""", page)
+    assert scripts == ["/docs-assets/redoc.standalone.js"]
+    assert (await client.get(scripts[0])).status_code == 200
+
+
+async def test_openapi_is_3_1(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    assert spec["paths"]["/api/v2"]["get"]["operationId"] == "get_api_info"
+
+
+def test_committed_openapi_matches_the_app(app: FastAPI) -> None:
+    committed = (ROOT / "openapi.yaml").read_text(encoding="utf-8")
+    assert committed == openapi_yaml(app), (
+        "openapi.yaml is stale: run `python -m backend export-openapi`"
+    )
+
+
+def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) >= {"api", "mongo", "redis"}
+    assert services["mongo"]["image"] == "mongo:8"
+    assert services["redis"]["image"].startswith("redis:7")
+    assert "mongo-data:/data/db" in services["mongo"]["volumes"]
+    for name in ("api", "mongo", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["api"]["depends_on"] == {
+        "mongo": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+    command = services["api"]["command"]
+    assert command[command.index("--workers") + 1] == "2"
+    env = services["api"]["environment"]
+    for name in ("ENVIRONMENT", "MONGODB_URL", "REDIS_URL", "JWT_SECRET", "FRONTEND_ORIGINS"):
+        assert name in env, name
+    assert env["ENVIRONMENT"] == "production"

@@ -1,0 +1,142 @@
+"""Every failure renders as application/problem+json with a code, never a stack trace."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import structlog
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from backend.config import MIB
+from tests.conftest import open_client
+
+PROBLEM = "application/problem+json"
+
+
+class Echo(BaseModel):
+    name: str
+    count: int
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def probe_router() -> APIRouter:
+    """Routes that exist only in this test module, to drive the shared error handling."""
+    router = APIRouter(prefix="/probe")
+
+    @router.post("/echo")
+    async def echo(body: Echo) -> Echo:
+        return body
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise Boom("secret internal detail: mongodb://admin:hunter2@db")
+
+    return router
+
+
+@pytest.fixture
+async def probe_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    app.include_router(probe_router())
+    async for client in open_client(app):
+        yield client
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"].endswith(f"/problems/{code}")
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/api/v2/nothing-here"), 404, "not_found")
+
+
+async def test_wrong_method_is_405_problem_with_allow(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/api/v2")
+    assert_problem(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["allow"]
+
+
+async def test_malformed_json_is_422_validation_error(probe_client: httpx.AsyncClient) -> None:
+    response = await probe_client.post(
+        "/probe/echo", content=b'{"name": "x", ', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"][0]["type"] == "json_invalid"
+
+
+async def test_wrong_content_type_is_422_validation_error(
+    probe_client: httpx.AsyncClient,
+) -> None:
+    response = await probe_client.post(
+        "/probe/echo", content=b'{"name": "x", "count": 1}', headers={"content-type": "text/plain"}
+    )
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_validation_error_lists_fields_without_echoing_input(
+    probe_client: httpx.AsyncClient,
+) -> None:
+    response = await probe_client.post("/probe/echo", json={"name": "s3cret-value", "count": "x"})
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"] == [
+        {"loc": ["body", "count"], "msg": body["errors"][0]["msg"], "type": "int_parsing"}
+    ]
+    assert "s3cret-value" not in response.text
+
+
+async def test_declared_oversized_body_is_413(probe_client: httpx.AsyncClient) -> None:
+    # The header alone decides: the tiny body we actually send is never read.
+    response = await probe_client.post(
+        "/probe/echo",
+        content=b"{}",
+        headers={"content-type": "application/json", "content-length": str(10 * MIB + 1)},
+    )
+    assert_problem(response, 413, "payload_too_large")
+
+
+async def test_undeclared_oversized_body_is_413(probe_client: httpx.AsyncClient) -> None:
+    chunk = b" " * MIB
+
+    async def stream() -> AsyncIterator[bytes]:
+        for _ in range(11):
+            yield chunk
+
+    response = await probe_client.post(
+        "/probe/echo", content=stream(), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_problem(response, 413, "payload_too_large")
+
+
+async def test_body_at_the_limit_is_read(probe_client: httpx.AsyncClient) -> None:
+    body = b'{"name": "x", "count": 1}'
+    padded = body + b" " * (10 * MIB - len(body))
+    response = await probe_client.post(
+        "/probe/echo", content=padded, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"name": "x", "count": 1}
+
+
+async def test_unexpected_exception_is_500_without_internals(
+    probe_client: httpx.AsyncClient,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        response = await probe_client.get("/probe/boom", headers={"x-request-id": "req-123"})
+    body = assert_problem(response, 500, "internal_error")
+    assert body["request_id"] == "req-123"
+    assert "hunter2" not in response.text and "Traceback" not in response.text
+    logged = [entry for entry in logs if entry["event"] == "unhandled_error"]
+    assert logged and logged[0]["request_id"] == "req-123"
+    assert "exc_info" in logged[0]

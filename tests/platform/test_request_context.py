@@ -1,0 +1,76 @@
+"""Request ids, security headers, CORS and the client address."""
+
+import ipaddress
+
+import httpx
+import pytest
+
+from backend.client_ip import resolve_client_ip
+
+
+async def test_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"x-request-id": "abc.DEF-123_x"})
+    assert response.headers["x-request-id"] == "abc.DEF-123_x"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a" * 129, "has space", "semi;colon", "<script>", "ümlaut", "new\\nline", ""],
+)
+async def test_hostile_request_id_is_replaced(client: httpx.AsyncClient, hostile: str) -> None:
+    response = await client.get("/healthz", headers={"x-request-id": hostile.encode("utf-8")})
+    generated = response.headers["x-request-id"]
+    assert generated != hostile
+    assert len(generated) == 32 and int(generated, 16) >= 0
+
+
+async def test_every_response_gets_a_request_id(client: httpx.AsyncClient) -> None:
+    first = await client.get("/api/v2")
+    second = await client.get("/no/such/route")
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+
+
+async def test_security_headers_are_set(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v2")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_cors_allows_only_frontend_origins(client: httpx.AsyncClient) -> None:
+    allowed = await client.get("/api/v2", headers={"origin": "http://localhost:5173"})
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    refused = await client.get("/api/v2", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_cors_preflight_from_unknown_origin_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/api/v2",
+        headers={"origin": "https://evil.example", "access-control-request-method": "GET"},
+    )
+    assert response.status_code == 400
+    assert "access-control-allow-origin" not in response.headers
+
+
+TRUSTED = (ipaddress.ip_network("10.0.0.0/8"),)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("198.51.100.9", "1.2.3.4", "198.51.100.9"),  # untrusted peer: header ignored
+        ("10.0.0.2", "1.2.3.4", "1.2.3.4"),  # our proxy: last hop is the client
+        ("10.0.0.2", "6.6.6.6, 1.2.3.4", "1.2.3.4"),  # forged left part is not believed
+        ("10.0.0.2", "1.2.3.4, 10.0.0.3", "1.2.3.4"),  # two of our proxies in a row
+        ("10.0.0.2", "not-an-ip", "10.0.0.2"),
+        ("10.0.0.2", None, "10.0.0.2"),
+        (None, "1.2.3.4", "unknown"),
+    ],
+)
+def test_client_ip_trusts_forwarded_for_only_from_proxies(
+    peer: str | None, forwarded: str | None, expected: str
+) -> None:
+    assert resolve_client_ip(peer, forwarded, TRUSTED) == expected

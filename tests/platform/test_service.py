@@ -1,0 +1,146 @@
+"""/healthz, /readyz, /metrics, /api/v2 and the settings they run on."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from backend import __version__
+from backend.config import Settings
+from backend.main import create_app
+from tests.conftest import open_client
+from tests.servers import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_healthz_is_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_api_index_names_version_and_docs(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v2")
+    assert response.json() == {
+        "name": "Devora API",
+        "version": __version__,
+        "docs_url": "/docs",
+        "openapi_url": "/openapi.json",
+    }
+
+
+async def test_readyz_with_redis_and_embedded_mongodb(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"mongodb": "ok", "redis": "ok"}}
+
+
+async def test_readyz_without_redis_reports_embedded(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async for client in open_client(create_app(make_settings(redis_url=None))):
+        response = await client.get("/readyz")
+    assert response.json()["checks"] == {"mongodb": "ok", "redis": "embedded"}
+
+
+async def test_readyz_with_unreachable_mongodb_is_503_quickly(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(mongodb_url="mongodb://127.0.0.1:1"))
+    async for client in open_client(app):
+        started = time.monotonic()
+        response = await client.get("/readyz")
+        elapsed = time.monotonic() - started
+    assert elapsed < 5
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "service_unavailable"
+    assert body["checks"]["mongodb"] == "unavailable"
+    assert "mongodb" in body["detail"]
+
+
+async def test_readyz_names_redis_when_it_stops_and_recovers(
+    make_settings: Callable[..., Settings],
+) -> None:
+    redis = RedisServer().start()
+    try:
+        app = create_app(make_settings(redis_url=redis.url))
+        async for client in open_client(app):
+            assert (await client.get("/readyz")).status_code == 200
+            redis.stop()
+            down = await client.get("/readyz")
+            redis.start()
+            await asyncio.sleep(0.1)
+            back = await client.get("/readyz")
+    finally:
+        redis.close()
+    assert down.status_code == 503
+    assert down.json()["code"] == "service_unavailable"
+    assert down.json()["checks"] == {"mongodb": "ok", "redis": "unavailable"}
+    assert back.status_code == 200
+
+
+async def test_metrics_label_route_templates_not_raw_paths(client: httpx.AsyncClient) -> None:
+    for n in range(3):
+        await client.get(f"/api/v2/unknown/{n}")
+    await client.get("/api/v2")
+    text = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/api/v2",status="200"} 1.0' in text
+    assert 'route="<unmatched>",status="404"} 3.0' in text
+    assert "/api/v2/unknown/1" not in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+def test_settings_read_comma_separated_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRONTEND_ORIGINS", "http://localhost:5173, https://app.devora.dev/")
+    monkeypatch.setenv("TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.frontend_origins == ["http://localhost:5173", "https://app.devora.dev"]
+    assert settings.trusted_proxies == ["10.0.0.0/8"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"frontend_origins": ["*"]},
+        {"trusted_proxies": ["not-a-network"]},
+        {"jwt_secret": "short"},
+        {"environment": "production"},
+        {"log_level": "loud"},
+    ],
+)
+def test_bad_settings_are_refused(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, **overrides)  # type: ignore[arg-type]
+
+
+def test_production_without_jwt_secret_refuses_to_start() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET"}
+    env["ENVIRONMENT"] = "production"
+    result = subprocess.run(
+        [sys.executable, "-c", "import backend.main as m; m.app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Invalid configuration" in result.stderr
+    assert "JWT_SECRET" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_production_sends_hsts(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(environment="production", jwt_secret="p" * 40)
+    async for client in open_client(create_app(settings)):
+        response = await client.get("/healthz")
+    assert response.headers["strict-transport-security"].startswith("max-age=")
