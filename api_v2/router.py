@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from api_v2.rate_limits import DEFAULT_LIMIT
 from api_v2.routing import DocumentedRoute
 from backend import __version__
 from schemas.common import ApiInfo
@@ -11,7 +12,7 @@ API_PREFIX = "/api/v2"
 router = APIRouter(prefix=API_PREFIX, route_class=DocumentedRoute)
 
 
-@router.get("", response_model=ApiInfo, tags=["service"])
+@router.get("", response_model=ApiInfo, tags=["service"], dependencies=[DEFAULT_LIMIT])
 async def get_api_info() -> ApiInfo:
     """Name and version of this API, and where its documentation lives."""
     return ApiInfo(

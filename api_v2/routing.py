@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
+from api_v2.rate_limits import RateLimit
 from backend.errors import PROBLEM_MEDIA_TYPE, AppError
 from schemas.common import Problem, ValidationProblem, problem_example
 
@@ -36,6 +37,28 @@ VALIDATION_RESPONSE: Responses = {
 }
 
 
+_RATE_LIMIT_HEADER_DOCS = {
+    "X-RateLimit-Limit": "Requests allowed in the current window",
+    "X-RateLimit-Remaining": "Requests left in the current window",
+    "X-RateLimit-Reset": "Seconds until the window resets",
+}
+
+RATE_LIMITED_RESPONSE: Responses = {
+    429: {
+        "model": Problem,
+        "description": "Too many requests (`rate_limited`)",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}},
+            **{
+                name: {"description": text, "schema": {"type": "integer"}}
+                for name, text in _RATE_LIMIT_HEADER_DOCS.items()
+            },
+        },
+        "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example("rate_limited", 429)}},
+    }
+}
+
+
 class DocumentedRoute(APIRoute):
     """Summary from the docstring's first line; our 422 problem instead of FastAPI's shape."""
 
@@ -49,6 +72,14 @@ class DocumentedRoute(APIRoute):
             422 not in self.responses
         ):
             self.responses = {**self.responses, **VALIDATION_RESPONSE}
+        limits = [
+            dep.call for dep in self.dependant.dependencies if isinstance(dep.call, RateLimit)
+        ]
+        if limits:
+            self.description = "\n\n".join(
+                filter(None, [self.description, *(limit.describe() for limit in limits)])
+            )
+            self.responses = {**self.responses, **RATE_LIMITED_RESPONSE}
 
 
 def operation_id(route: APIRoute) -> str:

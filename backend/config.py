@@ -6,7 +6,15 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+import limits
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
@@ -25,6 +33,18 @@ class LogFormat(StrEnum):
 
 
 CommaList = Annotated[list[str], NoDecode]
+
+
+def _rate_limit(text: str) -> str:
+    """Accept what the `limits` library parses: `5/minute`, `100 per hour`, `10/5 seconds`."""
+    try:
+        limits.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"not a rate limit: {text!r}") from exc
+    return text
+
+
+RateLimitText = Annotated[str, AfterValidator(_rate_limit)]
 
 
 def _split_list(value: object) -> object:
@@ -47,13 +67,31 @@ class Settings(BaseSettings):
     mongodb_db: str = "devora"
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=30000)
     redis_url: SecretStr | None = None
-    redis_timeout_s: float = Field(default=0.2, gt=0, le=5)
+    redis_timeout_s: float = Field(default=0.1, gt=0, le=5)
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    access_token_ttl_s: int = Field(default=15 * 60, ge=60, le=15 * 60)
     frontend_origins: CommaList = ["http://localhost:5173"]
     trusted_proxies: CommaList = []
     log_format: LogFormat = LogFormat.CONSOLE
     log_level: str = "info"
     max_body_bytes: int = Field(default=10 * MIB, ge=1024)
+    redis_breaker_cooldown_s: float = Field(default=5.0, gt=0, le=300)
+
+    cache_ttl_project_list: int = Field(default=15 * 60, ge=1)
+    cache_ttl_project: int = Field(default=5 * 60, ge=1)
+    cache_ttl_user: int = Field(default=60, ge=1)
+    cache_ttl_invoices: int = Field(default=3 * 60, ge=1)
+    cache_ttl_plans: int = Field(default=6 * 3600, ge=1)
+
+    rate_limit_auth_login: RateLimitText = "5/minute"
+    rate_limit_auth_register: RateLimitText = "10/hour"
+    rate_limit_auth_password_forgot: RateLimitText = "5/hour"  # noqa: S105
+    rate_limit_auth_verify_request: RateLimitText = "5/hour"
+    rate_limit_generate_agentic: RateLimitText = "10/minute"
+    rate_limit_generate_fullstack: RateLimitText = "5/minute"
+    rate_limit_default_user: RateLimitText = "300/minute"
+    rate_limit_default_anonymous: RateLimitText = "60/minute"
+    rate_limit_stripe_webhook: RateLimitText = "1000/minute"
 
     @field_validator("frontend_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -16,9 +16,11 @@ from starlette.types import Scope
 
 from api_v2.docs import DOCS_ASSETS_PATH, docs_assets, docs_router
 from api_v2.endpoints import service
+from api_v2.rate_limits import RATE_LIMIT_HEADERS_SCOPE_KEY, RateLimits
 from api_v2.router import router as api_router
 from api_v2.routing import operation_id
 from backend import __version__
+from backend.cache import Cache
 from backend.client_ip import resolve_client_ip
 from backend.config import Settings, load_settings
 from backend.db import Mongo
@@ -26,8 +28,10 @@ from backend.errors import AppError, ValidationFailed, error_for_status, problem
 from backend.logs import configure_logging
 from backend.metrics import Metrics
 from backend.middleware import RequestContextMiddleware, request_id_of
+from backend.rate_limiter import RateLimiter
 from backend.redis_client import create_redis
 from backend.resources import Resources
+from backend.security import TokenSigner
 
 log = structlog.get_logger("devora.app")
 
@@ -38,10 +42,17 @@ OPENAPI_URL = "/openapi.json"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build every client once; close them all on the way out."""
     settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
     mongo = Mongo(settings)
     redis = create_redis(settings)
     app.state.resources = Resources(
-        settings=settings, metrics=app.state.metrics, mongo=mongo, redis=redis
+        settings=settings,
+        metrics=metrics,
+        mongo=mongo,
+        redis=redis,
+        cache=Cache(settings, metrics, redis),
+        rate_limiter=RateLimiter(settings, metrics, redis),
+        signer=TokenSigner(settings.jwt_secret.get_secret_value(), settings.access_token_ttl_s),
     )
     # Index creation retries in the background so a MongoDB outage at boot leaves the
     # API up and /readyz honest, instead of crash-looping.
@@ -109,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.rate_limits = RateLimits(settings)
 
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -153,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         security_headers=_security_headers(settings),
         client_ip=client_ip,
+        extra_headers_scope_key=RATE_LIMIT_HEADERS_SCOPE_KEY,
     )
 
     app.include_router(service.router)

@@ -1,6 +1,6 @@
 """Prometheus instruments, one registry per app so several apps can share a process."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST
@@ -31,6 +31,36 @@ class Metrics:
             "dependency_failures_total",
             "Failed calls to a backing service, by dependency and operation.",
             ["dependency", "operation"],
+            registry=self.registry,
+        )
+
+        self.cache_hits = Counter(
+            "cache_hits_total", "Cache hits by cache name.", ["cache"], registry=self.registry
+        )
+        self.cache_misses = Counter(
+            "cache_misses_total", "Cache misses by cache name.", ["cache"], registry=self.registry
+        )
+        self.cache_errors = Counter(
+            "cache_errors_total",
+            "Cache backend errors (served from the source instead).",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.rate_limit_rejections = Counter(
+            "rate_limit_rejections_total",
+            "Requests refused with 429, by limit name.",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.rate_limit_local = Counter(
+            "rate_limit_local_hits_total",
+            "Rate-limit hits counted per process because Redis was absent or failing.",
+            registry=self.registry,
+        )
+        self.redis_degraded = Gauge(
+            "redis_degraded",
+            "1 while a component bypasses Redis after failures.",
+            ["component"],
             registry=self.registry,
         )
 

@@ -59,12 +59,15 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         security_headers: dict[str, str],
         client_ip: Callable[[Scope], str],
+        extra_headers_scope_key: str,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.security_headers = security_headers
         self.client_ip = client_ip
+        # Headers a dependency decided on (rate-limit state), added to any response, errors too.
+        self.extra_headers_scope_key = extra_headers_scope_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,6 +89,8 @@ class RequestContextMiddleware:
                 out[REQUEST_ID_HEADER] = request_id
                 for name, value in self.security_headers.items():
                     out.setdefault(name, value)
+                for raw_name, raw_value in scope.get(self.extra_headers_scope_key, ()):
+                    out.raw.append((raw_name, raw_value))
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -4,9 +4,12 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from backend.cache import Cache
 from backend.config import Settings
 from backend.db import Mongo
 from backend.metrics import Metrics
+from backend.rate_limiter import RateLimiter
+from backend.security import TokenSigner
 
 
 @dataclass(slots=True)
@@ -15,3 +18,6 @@ class Resources:
     metrics: Metrics
     mongo: Mongo
     redis: Redis | None
+    cache: Cache
+    rate_limiter: RateLimiter
+    signer: TokenSigner

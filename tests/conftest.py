@@ -1,6 +1,7 @@
 """Fixtures: a real redis-server for the session, the app with its lifespan, an HTTP client."""
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -57,7 +58,9 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
+@asynccontextmanager
 async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app, with the app's lifespan running around it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -66,5 +69,5 @@ async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in open_client(app):
+    async with open_client(app) as c:
         yield c

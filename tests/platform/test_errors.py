@@ -41,7 +41,7 @@ def probe_router() -> APIRouter:
 @pytest.fixture
 async def probe_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     app.include_router(probe_router())
-    async for client in open_client(app):
+    async with open_client(app) as client:
         yield client
 
 

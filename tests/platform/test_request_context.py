@@ -1,11 +1,16 @@
 """Request ids, security headers, CORS and the client address."""
 
 import ipaddress
+import json
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from backend.client_ip import resolve_client_ip
+from backend.config import Settings
+from backend.main import create_app
+from tests.conftest import open_client
 
 
 async def test_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:
@@ -74,3 +79,28 @@ def test_client_ip_trusts_forwarded_for_only_from_proxies(
     peer: str | None, forwarded: str | None, expected: str
 ) -> None:
     assert resolve_client_ip(peer, forwarded, TRUSTED) == expected
+
+
+async def test_json_access_log_names_route_template_and_request_id(
+    make_settings: Callable[..., Settings], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(log_format="json", log_level="info")
+    async with open_client(create_app(settings)) as client:
+        await client.get("/api/v2/projects/123/nothing", headers={"x-request-id": "log-test-1"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    access = [line for line in lines if line.get("event") == "request"]
+    assert access == [
+        {
+            "event": "request",
+            "level": "info",
+            "timestamp": access[0]["timestamp"],
+            "request_id": "log-test-1",
+            "method": "GET",
+            "route": "<unmatched>",
+            "path": "/api/v2/projects/123/nothing",
+            "status": 404,
+            "duration_ms": access[0]["duration_ms"],
+            "client_ip": "203.0.113.7",
+        }
+    ]
+    assert access[0]["timestamp"].endswith("Z")

@@ -46,7 +46,7 @@ async def test_readyz_with_redis_and_embedded_mongodb(client: httpx.AsyncClient)
 async def test_readyz_without_redis_reports_embedded(
     make_settings: Callable[..., Settings],
 ) -> None:
-    async for client in open_client(create_app(make_settings(redis_url=None))):
+    async with open_client(create_app(make_settings(redis_url=None))) as client:
         response = await client.get("/readyz")
     assert response.json()["checks"] == {"mongodb": "ok", "redis": "embedded"}
 
@@ -55,7 +55,7 @@ async def test_readyz_with_unreachable_mongodb_is_503_quickly(
     make_settings: Callable[..., Settings],
 ) -> None:
     app = create_app(make_settings(mongodb_url="mongodb://127.0.0.1:1"))
-    async for client in open_client(app):
+    async with open_client(app) as client:
         started = time.monotonic()
         response = await client.get("/readyz")
         elapsed = time.monotonic() - started
@@ -73,7 +73,7 @@ async def test_readyz_names_redis_when_it_stops_and_recovers(
     redis = RedisServer().start()
     try:
         app = create_app(make_settings(redis_url=redis.url))
-        async for client in open_client(app):
+        async with open_client(app) as client:
             assert (await client.get("/readyz")).status_code == 200
             redis.stop()
             down = await client.get("/readyz")
@@ -141,6 +141,6 @@ def test_production_without_jwt_secret_refuses_to_start() -> None:
 
 async def test_production_sends_hsts(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(environment="production", jwt_secret="p" * 40)
-    async for client in open_client(create_app(settings)):
+    async with open_client(create_app(settings)) as client:
         response = await client.get("/healthz")
     assert response.headers["strict-transport-security"].startswith("max-age=")
