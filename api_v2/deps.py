@@ -1,11 +1,25 @@
-"""One `Annotated` alias per thing a handler needs."""
+"""One `Annotated` alias per thing a handler needs; services are built per request."""
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 
+from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
+from backend.errors import Forbidden, Unauthorized
+from backend.repositories.auth_tokens import (
+    ActionTokenRepository,
+    OAuthIdentityRepository,
+    OAuthStateRepository,
+    RefreshTokenRepository,
+)
+from backend.repositories.users import User, UserRepository
 from backend.resources import Resources
+from backend.security import AccessClaims, InvalidToken
+from backend.services.auth import AccountDisabled, AuthService
+from backend.services.oauth import OAuthService
+from backend.services.users import UserService
 
 
 def get_resources(request: Request) -> Resources:
@@ -13,10 +27,95 @@ def get_resources(request: Request) -> Resources:
     return resources
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def user_service(resources: ResourcesDep) -> UserService:
+    return UserService(UserRepository(resources.mongo.db), resources.cache)
+
+
+UserServiceDep = Annotated[UserService, Depends(user_service)]
+
+
+def auth_service(resources: ResourcesDep, users: UserServiceDep) -> AuthService:
+    db = resources.mongo.db
+    return AuthService(
+        users=users.users,
+        user_service=users,
+        refresh_tokens=RefreshTokenRepository(db),
+        action_tokens=ActionTokenRepository(db),
+        hasher=resources.hasher,
+        signer=resources.signer,
+        mailer=resources.mailer,
+        settings=resources.settings,
+    )
+
+
+AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
+
+
+def oauth_service(
+    resources: ResourcesDep, users: UserServiceDep, auth: AuthServiceDep
+) -> OAuthService:
+    db = resources.mongo.db
+    return OAuthService(
+        providers=resources.oauth_providers,
+        states=OAuthStateRepository(db),
+        identities=OAuthIdentityRepository(db),
+        users=users.users,
+        user_service=users,
+        auth=auth,
+        frontend_origins=resources.settings.frontend_origins,
+    )
+
+
+OAuthServiceDep = Annotated[OAuthService, Depends(oauth_service)]
+
+# Declares the bearer scheme in OpenAPI, so Swagger's Authorize button logs in via /auth/token.
+bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v2/auth/token", auto_error=False)
+
+
+def access_claims(
+    request: Request, resources: ResourcesDep, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> AccessClaims:
+    """The verified claims of the request's access token (the rate limiter may have them)."""
+    claims = request.scope.get(ACCESS_CLAIMS_SCOPE_KEY)
+    if isinstance(claims, AccessClaims):
+        return claims
+    if not token:
+        raise Unauthorized("Missing bearer token")
+    try:
+        return resources.signer.verify(token)
+    except InvalidToken:
+        raise Unauthorized("Invalid or expired access token", code="invalid_token") from None
+
+
+async def current_user(
+    claims: Annotated[AccessClaims, Depends(access_claims)], users: UserServiceDep
+) -> User:
+    """The signed-in user, refused once disabled or after a password change."""
+    user = await users.get(claims.user_id)
+    if user is None or claims.version != user.token_version:
+        raise Unauthorized("Invalid or expired access token", code="invalid_token")
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def admin_user(user: CurrentUser) -> User:
+    if user.role != "admin":
+        raise Forbidden("Administrators only")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

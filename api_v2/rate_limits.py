@@ -23,7 +23,7 @@ class RateLimits:
 
     AUTH_LOGIN = "auth_login"
     AUTH_REGISTER = "auth_register"
-    AUTH_PASSWORD_FORGOT = "auth_password_forgot"  # noqa: S105
+    AUTH_PASSWORD_FORGOT = "auth_password_forgot"
     AUTH_VERIFY_REQUEST = "auth_verify_request"
     GENERATE_AGENTIC = "generate_agentic"
     GENERATE_FULLSTACK = "generate_fullstack"

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter
 
+from api_v2.endpoints import auth
 from api_v2.rate_limits import DEFAULT_LIMIT
 from api_v2.routing import DocumentedRoute
 from backend import __version__
@@ -21,3 +22,6 @@ async def get_api_info() -> ApiInfo:
         docs_url="/docs",
         openapi_url="/openapi.json",
     )
+
+
+router.include_router(auth.router)

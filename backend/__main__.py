@@ -1,8 +1,13 @@
-"""Command line: `python -m backend export-openapi [--output FILE]`."""
+"""Command line: `python -m backend export-openapi | create-admin`; `--help` for options."""
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backend.config import Settings
 
 
 def _export_openapi(args: argparse.Namespace) -> int:
@@ -19,12 +24,63 @@ def _export_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_admin(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from backend.config import load_settings
+    from schemas.user_schemas import UserCreate
+
+    settings = load_settings()
+    if settings.mongodb_url is None:
+        print(
+            "MONGODB_URL is not set: the embedded database lives in memory, so an admin "
+            "created here would vanish. Set MONGODB_URL.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        account = UserCreate(email=args.email, password=args.password)
+    except ValidationError as exc:
+        print("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()), file=sys.stderr)
+        return 2
+    return asyncio.run(_ensure_admin(settings, account.email, account.password))
+
+
+async def _ensure_admin(settings: "Settings", email: str, password: str) -> int:
+    from pymongo.errors import PyMongoError
+
+    from backend.cache import Cache
+    from backend.db import Mongo
+    from backend.metrics import Metrics
+    from backend.repositories.users import UserRepository
+    from backend.security import PasswordHasher
+    from backend.services.users import UserService
+
+    mongo = Mongo(settings)
+    try:
+        await mongo.ping()
+        await mongo.ensure_indexes()
+        users = UserService(UserRepository(mongo.db), Cache(settings, Metrics(), None))
+        admin = await users.ensure_admin(email, password, PasswordHasher())
+    except (PyMongoError, TimeoutError) as exc:
+        print(f"MongoDB is not reachable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await mongo.close()
+    print(f"{admin.email} is an admin (id {admin.id})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export-openapi", help="write the OpenAPI document as YAML")
     export.add_argument("--output", default="openapi.yaml", help="file to write, or - for stdout")
     export.set_defaults(run=_export_openapi)
+    admin = commands.add_parser("create-admin", help="create or promote an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(run=_create_admin)
     args = parser.parse_args(argv)
     result: int = args.run(args)
     return result

@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
+DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"
 MIB = 1024 * 1024
 
 
@@ -77,6 +77,27 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * MIB, ge=1024)
     redis_breaker_cooldown_s: float = Field(default=5.0, gt=0, le=300)
 
+    refresh_token_ttl_days: int = Field(default=30, ge=1, le=365)
+    verify_token_ttl_s: int = Field(default=24 * 3600, ge=60, le=7 * 24 * 3600)
+    reset_token_ttl_s: int = Field(default=3600, ge=60, le=3600)
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "Devora <no-reply@devora.dev>"
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    public_app_url: str = "http://localhost:5173"
+
+    oauth_google_client_id: str | None = None
+    oauth_google_client_secret: SecretStr | None = None
+    oauth_google_issuer: str = "https://accounts.google.com"
+    oauth_github_client_id: str | None = None
+    oauth_github_client_secret: SecretStr | None = None
+    oauth_github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    oauth_github_token_url: str = "https://github.com/login/oauth/access_token"
+    oauth_github_api_url: str = "https://api.github.com"
+    http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
     cache_ttl_project_list: int = Field(default=15 * 60, ge=1)
     cache_ttl_project: int = Field(default=5 * 60, ge=1)
     cache_ttl_user: int = Field(default=60, ge=1)
@@ -85,7 +106,7 @@ class Settings(BaseSettings):
 
     rate_limit_auth_login: RateLimitText = "5/minute"
     rate_limit_auth_register: RateLimitText = "10/hour"
-    rate_limit_auth_password_forgot: RateLimitText = "5/hour"  # noqa: S105
+    rate_limit_auth_password_forgot: RateLimitText = "5/hour"
     rate_limit_auth_verify_request: RateLimitText = "5/hour"
     rate_limit_generate_agentic: RateLimitText = "10/minute"
     rate_limit_generate_fullstack: RateLimitText = "5/minute"

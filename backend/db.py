@@ -37,7 +37,8 @@ class Mongo:
                 timeoutMS=settings.mongodb_timeout_ms * 5,
             )
         self.db: AsyncDatabase[Document] = self.client.get_database(settings.mongodb_db)
-        self.indexes_ready = asyncio.Event()
+        # Set once indexes exist and start-up data is in place (see main.prepare_database).
+        self.ready = asyncio.Event()
 
     async def ping(self) -> None:
         """Raise unless the server answers within the selection timeout."""
@@ -57,7 +58,6 @@ class Mongo:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
                 continue
-            self.indexes_ready.set()
             return
 
     async def close(self) -> None:

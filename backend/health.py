@@ -10,7 +10,7 @@ from backend.db import Mongo
 OK = "ok"
 EMBEDDED = "embedded"
 UNAVAILABLE = "unavailable"
-INDEXES_PENDING = "indexes_pending"
+STARTING = "starting"
 
 
 async def check_mongodb(mongo: Mongo) -> str:
@@ -18,8 +18,8 @@ async def check_mongodb(mongo: Mongo) -> str:
         await mongo.ping()
     except Exception:
         return UNAVAILABLE
-    # Unique indexes guard against races, so serving without them is not ready.
-    return OK if mongo.indexes_ready.is_set() else INDEXES_PENDING
+    # Unique indexes guard against races, so serving before they exist is not ready.
+    return OK if mongo.ready.is_set() else STARTING
 
 
 async def check_redis(redis: Redis | None, timeout_s: float) -> str:

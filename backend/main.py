@@ -25,48 +25,80 @@ from backend.client_ip import resolve_client_ip
 from backend.config import Settings, load_settings
 from backend.db import Mongo
 from backend.errors import AppError, ValidationFailed, error_for_status, problem_response
+from backend.integrations.email import Mailer
+from backend.integrations.oauth import configured_providers
 from backend.logs import configure_logging
 from backend.metrics import Metrics
 from backend.middleware import RequestContextMiddleware, request_id_of
 from backend.rate_limiter import RateLimiter
 from backend.redis_client import create_redis
+from backend.repositories.users import UserRepository
 from backend.resources import Resources
-from backend.security import TokenSigner
+from backend.security import PasswordHasher, TokenSigner
+from backend.services.users import UserService
 
 log = structlog.get_logger("devora.app")
 
 OPENAPI_URL = "/openapi.json"
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Build every client once; close them all on the way out."""
-    settings: Settings = app.state.settings
-    metrics: Metrics = app.state.metrics
-    mongo = Mongo(settings)
+def build_resources(settings: Settings, metrics: Metrics) -> Resources:
+    """Every client the app uses, created once per process."""
     redis = create_redis(settings)
-    app.state.resources = Resources(
+    return Resources(
         settings=settings,
         metrics=metrics,
-        mongo=mongo,
+        mongo=Mongo(settings),
         redis=redis,
         cache=Cache(settings, metrics, redis),
         rate_limiter=RateLimiter(settings, metrics, redis),
         signer=TokenSigner(settings.jwt_secret.get_secret_value(), settings.access_token_ttl_s),
+        hasher=PasswordHasher(),
+        mailer=Mailer(settings),
+        oauth_providers=configured_providers(settings),
     )
-    # Index creation retries in the background so a MongoDB outage at boot leaves the
-    # API up and /readyz honest, instead of crash-looping.
-    index_task = asyncio.create_task(mongo.ensure_indexes(), name="mongodb-indexes")
+
+
+async def prepare_database(resources: Resources) -> None:
+    """Indexes first (they guard uniqueness), then the configured admin account."""
+    await resources.mongo.ensure_indexes()
+    settings = resources.settings
+    if settings.admin_email and settings.admin_password:
+        users = UserService(UserRepository(resources.mongo.db), resources.cache)
+        admin = await users.ensure_admin(
+            settings.admin_email.strip().lower(),
+            settings.admin_password.get_secret_value(),
+            resources.hasher,
+        )
+        log.info("admin_ready", email=admin.email)
+    resources.mongo.ready.set()
+
+
+async def close_resources(resources: Resources) -> None:
+    await resources.mailer.close()
+    for provider in resources.oauth_providers.values():
+        await provider.aclose()
+    if resources.redis is not None:
+        await resources.redis.aclose()
+    await resources.mongo.close()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build every client once; close them all on the way out."""
+    settings: Settings = app.state.settings
+    resources = app.state.resources = build_resources(settings, app.state.metrics)
+    # Retried in the background, so a MongoDB outage at boot leaves the API up and
+    # /readyz honest instead of crash-looping.
+    prepare_task = asyncio.create_task(prepare_database(resources), name="prepare-database")
     log.info("startup", environment=settings.environment.value, version=__version__)
     try:
         yield
     finally:
-        index_task.cancel()
+        prepare_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await index_task
-        if redis is not None:
-            await redis.aclose()
-        await mongo.close()
+            await prepare_task
+        await close_resources(resources)
         log.info("shutdown")
 
 

@@ -7,9 +7,11 @@ from redis.asyncio import Redis
 from backend.cache import Cache
 from backend.config import Settings
 from backend.db import Mongo
+from backend.integrations.email import Mailer
+from backend.integrations.oauth import OAuthProvider
 from backend.metrics import Metrics
 from backend.rate_limiter import RateLimiter
-from backend.security import TokenSigner
+from backend.security import PasswordHasher, TokenSigner
 
 
 @dataclass(slots=True)
@@ -21,3 +23,6 @@ class Resources:
     cache: Cache
     rate_limiter: RateLimiter
     signer: TokenSigner
+    hasher: PasswordHasher
+    mailer: Mailer
+    oauth_providers: dict[str, OAuthProvider]

@@ -1,13 +1,17 @@
-"""Access tokens: short-lived JWTs signed with HS256, algorithms pinned on decode."""
+"""Credentials: access tokens (JWT, HS256, algorithms pinned), opaque tokens, password hashes."""
 
+import hashlib
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
+from passlib.context import CryptContext
 
 ALGORITHM = "HS256"
 ISSUER = "devora-api"
@@ -23,6 +27,7 @@ class InvalidToken(Exception):
 class AccessClaims:
     user_id: str
     token_id: str
+    version: int
     expires_at: int
 
 
@@ -41,12 +46,15 @@ class TokenSigner:
             iat={"essential": True},
             jti={"essential": True},
             type={"essential": True, "value": ACCESS},
+            ver={"essential": True},
         )
 
-    def issue(self, user_id: str) -> str:
+    def issue(self, user_id: str, version: int) -> str:
+        """A token for `user_id` at the user's current token version."""
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": user_id,
+            "ver": version,
             "type": ACCESS,
             "iat": now,
             "exp": now + self.ttl_s,
@@ -64,8 +72,46 @@ class TokenSigner:
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from exc
         claims = decoded.claims
-        if not isinstance(claims["sub"], str) or not isinstance(claims["exp"], int):
+        if not all(isinstance(claims[name], int) for name in ("ver", "exp")) or not isinstance(
+            claims["sub"], str
+        ):
             raise InvalidToken("malformed claims")
         return AccessClaims(
-            user_id=claims["sub"], token_id=str(claims["jti"]), expires_at=claims["exp"]
+            user_id=claims["sub"],
+            token_id=str(claims["jti"]),
+            version=claims["ver"],
+            expires_at=claims["exp"],
         )
+
+
+def new_opaque_token() -> str:
+    """A random token of 256 bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    """What we store instead of an opaque token: its SHA-256, so a database leak yields nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class PasswordHasher:
+    """argon2id for new hashes; bcrypt hashes still verify and are upgraded on login.
+
+    Hashing is CPU work of tens of milliseconds, so it always runs in a worker thread.
+    """
+
+    def __init__(self) -> None:
+        self._context = CryptContext(schemes=["argon2", "bcrypt"], deprecated=["bcrypt"])
+        # Verified when the email is unknown, so timing does not reveal which emails exist.
+        self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._context.hash, password)
+
+    async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
+        """(matches, new hash to store when the old scheme is deprecated)."""
+        target = stored or self._dummy_hash
+        matches, new_hash = await anyio.to_thread.run_sync(
+            self._context.verify_and_update, password, target
+        )
+        return (bool(matches) and stored is not None), new_hash

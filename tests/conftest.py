@@ -1,5 +1,6 @@
 """Fixtures: a real redis-server for the session, the app with its lifespan, an HTTP client."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -62,6 +63,9 @@ def app(settings: Settings) -> FastAPI:
 async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app, with the app's lifespan running around it."""
     async with app.router.lifespan_context(app):
+        if app.state.settings.mongodb_url is None:
+            # The embedded engine is ready at once; wait so no test races start-up.
+            await asyncio.wait_for(app.state.resources.mongo.ready.wait(), 10)
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client

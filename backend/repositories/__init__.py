@@ -6,4 +6,9 @@ creates them at start-up.
 
 from pymongo import IndexModel
 
-INDEXES: dict[str, list[IndexModel]] = {}
+from backend.repositories import auth_tokens, users
+
+INDEXES: dict[str, list[IndexModel]] = {
+    users.COLLECTION: users.INDEXES,
+    **auth_tokens.INDEXES,
+}

@@ -17,7 +17,7 @@ LIMITED = "/api/v2"
 
 
 def token_for(user_id: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {TokenSigner(TEST_JWT_SECRET, 900).issue(user_id)}"}
+    return {"authorization": f"Bearer {TokenSigner(TEST_JWT_SECRET, 900).issue(user_id, 0)}"}
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ async def test_users_and_addresses_have_separate_budgets(limited: httpx.AsyncCli
 
 
 async def test_forged_token_counts_as_anonymous(limited: httpx.AsyncClient) -> None:
-    forged = TokenSigner("another-secret-another-secret-another-1", 900).issue("alice")
+    forged = TokenSigner("another-secret-another-secret-another-1", 900).issue("alice", 0)
     response = await limited.get(LIMITED, headers={"authorization": f"Bearer {forged}"})
     assert response.headers["x-ratelimit-limit"] == "3"
 

@@ -1,0 +1,233 @@
+"""`/api/v2/auth`: accounts, tokens, password and email flows, OAuth sign-in."""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api_v2.deps import AuthServiceDep, CurrentUser, OAuthServiceDep, UserServiceDep
+from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, rate_limit
+from api_v2.routing import DocumentedRoute, problems
+from backend.errors import Conflict, Unauthorized
+from backend.repositories.users import User
+from backend.services.auth import (
+    AccountDisabled,
+    InvalidActionToken,
+    InvalidCredentials,
+    InvalidPassword,
+    InvalidRefreshToken,
+)
+from backend.services.oauth import (
+    EmailUnverified,
+    InvalidOAuthState,
+    InvalidRedirectUri,
+    OAuthProviderError,
+    UnknownProvider,
+)
+from schemas.user_schemas import (
+    AuthorizationUrl,
+    LoginRequest,
+    OAuthCallback,
+    OAuthLogin,
+    OAuthProviders,
+    PasswordChange,
+    PasswordForgot,
+    PasswordReset,
+    RefreshRequest,
+    Tokens,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+    VerifyRequest,
+)
+
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=DocumentedRoute)
+
+
+async def email_in_body(request: Request) -> str | None:
+    """The account a login or reset request targets, for the second rate-limit counter."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            value = (await request.form()).get("username")
+        else:
+            value = json.loads(await request.body()).get("email")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value.strip().lower()[:320] if isinstance(value, str) and value.strip() else None
+
+
+LOGIN_LIMIT = rate_limit(RateLimits.AUTH_LOGIN, per_ip=True, extra_key=email_in_body)
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserRead,
+    responses=problems(Conflict),
+    dependencies=[rate_limit(RateLimits.AUTH_REGISTER, per_ip=True)],
+)
+async def register(body: UserCreate, auth: AuthServiceDep) -> User:
+    """Create an account (`email_taken` if the address is in use) and mail a verification link."""
+    return await auth.register(body.email, body.password, body.full_name)
+
+
+@router.post(
+    "/login",
+    response_model=Tokens,
+    responses=problems(InvalidCredentials, AccountDisabled),
+    dependencies=[LOGIN_LIMIT],
+)
+async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
+    """Sign in with email and password."""
+    return await auth.login(body.email, body.password)
+
+
+@router.post(
+    "/token",
+    response_model=Tokens,
+    responses=problems(InvalidCredentials, AccountDisabled),
+    dependencies=[LOGIN_LIMIT],
+)
+async def login_for_swagger(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep
+) -> Tokens:
+    """OAuth2 password flow (the Authorize button in Swagger UI); same as login."""
+    return await auth.login(form.username.strip().lower(), form.password)
+
+
+@router.post(
+    "/refresh",
+    response_model=Tokens,
+    responses=problems(InvalidRefreshToken, AccountDisabled),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def refresh_tokens(body: RefreshRequest, auth: AuthServiceDep) -> Tokens:
+    """New tokens for a refresh token, which is spent; reusing a spent one is `token_reused`."""
+    return await auth.refresh(body.refresh_token)
+
+
+@router.post("/logout", status_code=204, dependencies=[DEFAULT_LIMIT])
+async def logout(body: RefreshRequest, auth: AuthServiceDep) -> Response:
+    """End the login this refresh token belongs to."""
+    await auth.logout(body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/me",
+    response_model=UserRead,
+    responses=problems(Unauthorized, AccountDisabled),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def get_me(user: CurrentUser) -> User:
+    """The signed-in user."""
+    return user
+
+
+@router.patch(
+    "/me",
+    response_model=UserRead,
+    responses=problems(Unauthorized, AccountDisabled),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def update_me(body: UserUpdate, user: CurrentUser, users: UserServiceDep) -> User | None:
+    """Change your own profile."""
+    return await users.update(user.id, body.model_dump(exclude_unset=True))
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    responses=problems(InvalidPassword, Unauthorized, AccountDisabled),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def change_password(
+    body: PasswordChange, user: CurrentUser, auth: AuthServiceDep
+) -> Response:
+    """Change your password; every session ends."""
+    await auth.change_password(user, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/password/forgot",
+    status_code=202,
+    dependencies=[
+        rate_limit(RateLimits.AUTH_PASSWORD_FORGOT, per_ip=True, extra_key=email_in_body)
+    ],
+)
+async def forgot_password(body: PasswordForgot, auth: AuthServiceDep) -> Response:
+    """Mail a reset link if the account exists; always 202, so emails cannot be probed."""
+    await auth.forgot_password(body.email)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/password/reset",
+    status_code=204,
+    responses=problems(InvalidActionToken),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def reset_password(body: PasswordReset, auth: AuthServiceDep) -> Response:
+    """Set a new password with a reset token; every session ends."""
+    await auth.reset_password(body.token, body.new_password)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/verify/request",
+    status_code=202,
+    responses=problems(Unauthorized, AccountDisabled),
+    dependencies=[rate_limit(RateLimits.AUTH_VERIFY_REQUEST)],
+)
+async def request_verification(user: CurrentUser, auth: AuthServiceDep) -> Response:
+    """Mail a new email-verification link."""
+    await auth.request_verification(user)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/verify",
+    response_model=UserRead,
+    responses=problems(InvalidActionToken),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def verify_email(body: VerifyRequest, auth: AuthServiceDep) -> User:
+    """Confirm an email address with the mailed token."""
+    return await auth.verify_email(body.token)
+
+
+@router.get("/oauth/providers", response_model=OAuthProviders, dependencies=[DEFAULT_LIMIT])
+async def list_oauth_providers(oauth: OAuthServiceDep) -> OAuthProviders:
+    """The OAuth providers this deployment has configured."""
+    return OAuthProviders(providers=oauth.provider_names())
+
+
+@router.get(
+    "/oauth/{provider}/authorize",
+    response_model=AuthorizationUrl,
+    responses=problems(UnknownProvider, InvalidRedirectUri, OAuthProviderError),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def authorize_oauth(
+    provider: str,
+    redirect_uri: Annotated[str, Query(max_length=2048)],
+    oauth: OAuthServiceDep,
+) -> AuthorizationUrl:
+    """The provider URL to send the browser to (state and PKCE are kept server-side)."""
+    return AuthorizationUrl(authorization_url=await oauth.authorization_url(provider, redirect_uri))
+
+
+@router.post(
+    "/oauth/{provider}/callback",
+    response_model=OAuthLogin,
+    responses=problems(
+        UnknownProvider, InvalidOAuthState, EmailUnverified, AccountDisabled, OAuthProviderError
+    ),
+    dependencies=[DEFAULT_LIMIT],
+)
+async def complete_oauth(provider: str, body: OAuthCallback, oauth: OAuthServiceDep) -> OAuthLogin:
+    """Finish sign-in with the provider's code and the state it echoed."""
+    return await oauth.callback(provider, body.code, body.state)

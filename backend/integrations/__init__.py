@@ -1,0 +1,1 @@
+"""Adapters at the edge: SMTP, OAuth providers, Stripe, LLM providers."""

@@ -1,0 +1,154 @@
+"""The `users` collection."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from backend.errors import Conflict
+from backend.repositories.base import object_id, utcnow
+
+COLLECTION = "users"
+INDEXES = [
+    IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
+    IndexModel([("created_at", DESCENDING)], name="created_at"),
+]
+
+Role = Literal["user", "admin"]
+Plan = Literal["free", "pro", "team"]
+SubscriptionStatus = Literal["inactive", "trialing", "active", "past_due", "canceled"]
+
+
+class User(BaseModel):
+    """A user as the services see it; the password hash never leaves the repository."""
+
+    id: str
+    email: str
+    full_name: str | None
+    role: Role
+    is_active: bool
+    is_verified: bool
+    plan: Plan
+    subscription_status: SubscriptionStatus
+    oauth_providers: list[str]
+    created_at: datetime
+    # Part of every access token; raising it refuses all tokens issued before.
+    token_version: int
+
+
+def _to_user(doc: dict[str, Any]) -> User:
+    return User(
+        id=str(doc["_id"]),
+        email=doc["email"],
+        full_name=doc.get("full_name"),
+        role=doc.get("role", "user"),
+        is_active=doc.get("is_active", True),
+        is_verified=doc.get("is_verified", False),
+        plan=doc.get("plan", "free"),
+        subscription_status=doc.get("subscription_status", "inactive"),
+        oauth_providers=doc.get("oauth_providers", []),
+        created_at=doc["created_at"],
+        token_version=doc.get("token_version", 0),
+    )
+
+
+class UserRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db[COLLECTION]
+
+    async def create(
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        full_name: str | None,
+        is_verified: bool = False,
+        role: Role = "user",
+        oauth_provider: str | None = None,
+    ) -> User:
+        """Insert a user; the unique email index turns a race into `email_taken`."""
+        now = utcnow()
+        doc: dict[str, Any] = {
+            "email": email,
+            "password_hash": password_hash,
+            "full_name": full_name,
+            "role": role,
+            "is_active": True,
+            "is_verified": is_verified,
+            "plan": "free",
+            "subscription_status": "inactive",
+            "oauth_providers": [oauth_provider] if oauth_provider else [],
+            "created_at": now,
+            "updated_at": now,
+            "token_version": 0,
+        }
+        try:
+            result = await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            raise Conflict("An account with this email exists", code="email_taken") from None
+        doc["_id"] = result.inserted_id
+        return _to_user(doc)
+
+    async def get(self, user_id: str) -> User | None:
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        doc = await self.collection.find_one({"_id": oid}, {"password_hash": 0})
+        return _to_user(doc) if doc else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        doc = await self.collection.find_one({"email": email}, {"password_hash": 0})
+        return _to_user(doc) if doc else None
+
+    async def get_credentials(self, email: str) -> tuple[User, str | None] | None:
+        """The user and their password hash (None for OAuth-only accounts)."""
+        doc = await self.collection.find_one({"email": email})
+        return (_to_user(doc), doc.get("password_hash")) if doc else None
+
+    async def get_password_hash(self, user_id: str) -> str | None:
+        oid = object_id(user_id)
+        doc = await self.collection.find_one({"_id": oid}, {"password_hash": 1}) if oid else None
+        return doc.get("password_hash") if doc else None
+
+    async def update(self, user_id: str, fields: dict[str, Any]) -> User | None:
+        """Set fields atomically and return the user as it is now."""
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid},
+            {"$set": {**fields, "updated_at": utcnow()}},
+            projection={"password_hash": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_user(doc) if doc else None
+
+    async def set_password(self, user_id: str, password_hash: str, *, revoke: bool) -> None:
+        """Store a new hash; with `revoke`, access tokens issued until now stop working."""
+        oid = object_id(user_id)
+        if oid is None:
+            return
+        update: dict[str, Any] = {"$set": {"password_hash": password_hash, "updated_at": utcnow()}}
+        if revoke:
+            update["$inc"] = {"token_version": 1}
+        await self.collection.update_one({"_id": oid}, update)
+
+    async def add_oauth_provider(
+        self, user_id: str, provider: str, *, verified: bool
+    ) -> User | None:
+        oid = object_id(user_id)
+        if oid is None:
+            return None
+        update: dict[str, Any] = {"$addToSet": {"oauth_providers": provider}}
+        if verified:
+            update["$set"] = {"is_verified": True, "updated_at": utcnow()}
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid},
+            update,
+            projection={"password_hash": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_user(doc) if doc else None

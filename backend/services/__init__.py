@@ -1,0 +1,1 @@
+"""Business rules per area; no FastAPI imports."""

@@ -1,0 +1,115 @@
+"""Auth and user shapes."""
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, Field
+
+from schemas.common import Strict
+
+PASSWORD_RULE = "8-128 characters with an upper-case letter, a lower-case letter and a digit"
+
+
+def _email(value: str) -> str:
+    """Trimmed and lower-cased; syntax checked without DNS."""
+    try:
+        checked = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def _password(value: str) -> str:
+    if not (
+        8 <= len(value) <= 128
+        and re.search(r"[A-Z]", value)
+        and re.search(r"[a-z]", value)
+        and re.search(r"[0-9]", value)
+    ):
+        raise ValueError(f"password must be {PASSWORD_RULE}")
+    return value
+
+
+Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+Password = Annotated[str, Field(max_length=1024), AfterValidator(_password)]
+# Login accepts whatever was typed: the policy applies to new passwords only.
+AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+FullName = Annotated[str, Field(min_length=1, max_length=200)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class UserRead(BaseModel):
+    id: str
+    email: str
+    full_name: str | None
+    role: Literal["user", "admin"]
+    is_active: bool
+    is_verified: bool
+    plan: Literal["free", "pro", "team"]
+    subscription_status: Literal["inactive", "trialing", "active", "past_due", "canceled"]
+    oauth_providers: list[str]
+    created_at: datetime
+
+
+class UserCreate(Strict):
+    email: Email
+    password: Password
+    full_name: FullName | None = None
+
+
+class UserUpdate(Strict):
+    full_name: FullName | None = None
+
+
+class LoginRequest(Strict):
+    email: Email
+    password: AnyPassword
+
+
+class Tokens(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class RefreshRequest(Strict):
+    refresh_token: OpaqueToken
+
+
+class PasswordChange(Strict):
+    current_password: AnyPassword
+    new_password: Password
+
+
+class PasswordForgot(Strict):
+    email: Email
+
+
+class PasswordReset(Strict):
+    token: OpaqueToken
+    new_password: Password
+
+
+class VerifyRequest(Strict):
+    token: OpaqueToken
+
+
+class OAuthProviders(BaseModel):
+    providers: list[str]
+
+
+class AuthorizationUrl(BaseModel):
+    authorization_url: str
+
+
+class OAuthCallback(Strict):
+    code: Annotated[str, Field(min_length=1, max_length=2048)]
+    state: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class OAuthLogin(Tokens):
+    user: UserRead
+    is_new_user: bool
