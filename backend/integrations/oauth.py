@@ -115,14 +115,29 @@ class GoogleProvider:
             jwks_response.raise_for_status()
             jwks = jwks_response.json()
             claims = self._verify_id_token(token["id_token"], KeySet.import_key_set(jwks), nonce)
+            profile = await self._userinfo(metadata["userinfo_endpoint"], token["access_token"])
         except _NETWORK_ERRORS as exc:
             raise ProviderError(f"token exchange failed: {exc!r}") from exc
+        if profile.get("sub") != claims["sub"]:
+            raise ProviderError("userinfo is about another subject than the id_token")
+        email = claims.get("email") or profile.get("email")
         return ProviderIdentity(
             subject=str(claims["sub"]),
-            email=str(claims["email"]).strip().lower() if claims.get("email") else None,
-            email_verified=claims.get("email_verified") is True,
-            name=claims.get("name"),
+            email=str(email).strip().lower() if email else None,
+            # Only the signed id_token may vouch for the address.
+            email_verified=bool(claims.get("email")) and claims.get("email_verified") is True,
+            name=profile.get("name") or claims.get("name"),
         )
+
+    async def _userinfo(self, url: str, access_token: str) -> dict[str, Any]:
+        response = await self.client.request(
+            "GET", url, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
+        )
+        response.raise_for_status()
+        profile = response.json()
+        if not isinstance(profile, dict):
+            raise ValueError("userinfo is not an object")
+        return profile
 
     def _verify_id_token(self, id_token: str, keys: KeySet, nonce: str) -> dict[str, Any]:
         decoded = jwt.decode(id_token, keys, algorithms=["RS256", "ES256"])

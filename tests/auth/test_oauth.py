@@ -85,7 +85,12 @@ async def test_google_new_user_full_code_flow(
     assert len(sent["state"]) >= 22 and sent["nonce"]
 
     email = unique_email("google")
-    params = await google_code(issuer, url, "g-new-1", {"email": email, "email_verified": True})
+    params = await google_code(
+        issuer,
+        url,
+        "g-new-1",
+        {"email": email, "email_verified": True, "name": "Ada from userinfo"},
+    )
     response = await client.post(
         "/api/v2/auth/oauth/google/callback",
         json={"code": params["code"], "state": params["state"]},
@@ -96,6 +101,7 @@ async def test_google_new_user_full_code_flow(
     assert body["user"]["email"] == email
     assert body["user"]["is_verified"] is True
     assert body["user"]["oauth_providers"] == ["google"]
+    assert body["user"]["full_name"] == "Ada from userinfo"
     me = await client.get("/api/v2/auth/me", headers=bearer(body))
     assert me.json()["id"] == body["user"]["id"]
 
