@@ -1,8 +1,13 @@
-"""One `Annotated` alias per thing a handler needs; services are built per request."""
+"""One `Annotated` alias per thing a handler needs; services are built per request.
 
+Every provider is `async def`, even without an await: FastAPI runs a plain `def` dependency
+in a worker thread, and a thread hop per dependency per request cost most of our throughput.
+"""
+
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
@@ -14,15 +19,18 @@ from backend.repositories.auth_tokens import (
     OAuthStateRepository,
     RefreshTokenRepository,
 )
+from backend.repositories.messages import MessageRepository
+from backend.repositories.projects import ProjectRepository
 from backend.repositories.users import User, UserRepository
 from backend.resources import Resources
 from backend.security import AccessClaims, InvalidToken
 from backend.services.auth import AccountDisabled, AuthService
 from backend.services.oauth import OAuthService
+from backend.services.projects import ProjectService
 from backend.services.users import UserService
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
@@ -30,21 +38,21 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings(resources: ResourcesDep) -> Settings:
+async def get_settings(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def user_service(resources: ResourcesDep) -> UserService:
+async def user_service(resources: ResourcesDep) -> UserService:
     return UserService(UserRepository(resources.mongo.db), resources.cache)
 
 
 UserServiceDep = Annotated[UserService, Depends(user_service)]
 
 
-def auth_service(resources: ResourcesDep, users: UserServiceDep) -> AuthService:
+async def auth_service(resources: ResourcesDep, users: UserServiceDep) -> AuthService:
     db = resources.mongo.db
     return AuthService(
         users=users.users,
@@ -61,7 +69,7 @@ def auth_service(resources: ResourcesDep, users: UserServiceDep) -> AuthService:
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 
 
-def oauth_service(
+async def oauth_service(
     resources: ResourcesDep, users: UserServiceDep, auth: AuthServiceDep
 ) -> OAuthService:
     db = resources.mongo.db
@@ -82,7 +90,7 @@ OAuthServiceDep = Annotated[OAuthService, Depends(oauth_service)]
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v2/auth/token", auto_error=False)
 
 
-def access_claims(
+async def access_claims(
     request: Request, resources: ResourcesDep, token: Annotated[str | None, Depends(bearer_scheme)]
 ) -> AccessClaims:
     """The verified claims of the request's access token (the rate limiter may have them)."""
@@ -119,3 +127,27 @@ async def admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(admin_user)]
+
+
+async def project_service(resources: ResourcesDep) -> ProjectService:
+    db = resources.mongo.db
+    return ProjectService(ProjectRepository(db), MessageRepository(db), resources.cache)
+
+
+ProjectServiceDep = Annotated[ProjectService, Depends(project_service)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    page: int
+    limit: int
+
+
+async def page_params(
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> PageParams:
+    return PageParams(page=page, limit=limit)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]

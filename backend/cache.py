@@ -229,11 +229,22 @@ class Cache:
         compute: Callable[[], Awaitable[T]],
         adapter: TypeAdapter[T],
     ) -> T:
-        """The cached value, or compute it once per process for all concurrent callers."""
+        """The cached value; on a miss, computed once per process for concurrent callers."""
         stem = f"{entry.name}:{arg_key}"
-        flight_key = f"{scope}|{stem}"
+        ok, found = await self._backend_call(entry.name, lambda: self.backend.lookup(scope, stem))
+        if ok and found is not None and found[1] is not None:
+            self.metrics.cache_hits.labels(entry.name).inc()
+            return adapter.validate_json(found[1])
+        self.metrics.cache_misses.labels(entry.name).inc()
+        if not ok or found is None:
+            return await compute()  # cache unavailable: straight to the source
+        version = found[0]
+        # Misses join only a computation for the same version: it began after any write
+        # that produced that version, so a client still reads its own writes.
+        flight_key = f"{scope}|{stem}|{version}"
         pending = self._inflight.get(flight_key)
         if pending is not None:
+            self.metrics.cache_coalesced.labels(entry.name).inc()
             try:
                 return typing.cast(T, await asyncio.shield(pending))
             except asyncio.CancelledError:
@@ -242,7 +253,12 @@ class Cache:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[flight_key] = future
         try:
-            value = await self._get_or_compute(entry, scope, stem, compute, adapter)
+            value = await compute()
+            payload = adapter.dump_json(value)
+            ttl = self.ttls[entry.name]
+            await self._backend_call(
+                entry.name, lambda: self.backend.store(scope, stem, version, payload, ttl)
+            )
         except asyncio.CancelledError:
             future.cancel()  # waiting callers compute for themselves
             raise
@@ -256,29 +272,6 @@ class Cache:
         finally:
             if self._inflight.get(flight_key) is future:
                 del self._inflight[flight_key]
-
-    async def _get_or_compute(
-        self,
-        entry: CacheEntry,
-        scope: str,
-        stem: str,
-        compute: Callable[[], Awaitable[T]],
-        adapter: TypeAdapter[T],
-    ) -> T:
-        ok, found = await self._backend_call(entry.name, lambda: self.backend.lookup(scope, stem))
-        if ok and found is not None and found[1] is not None:
-            self.metrics.cache_hits.labels(entry.name).inc()
-            return adapter.validate_json(found[1])
-        self.metrics.cache_misses.labels(entry.name).inc()
-        value = await compute()
-        if ok and found is not None:
-            payload = adapter.dump_json(value)
-            ttl = self.ttls[entry.name]
-            version = found[0]
-            await self._backend_call(
-                entry.name, lambda: self.backend.store(scope, stem, version, payload, ttl)
-            )
-        return value
 
     async def invalidate(self, *scopes: str) -> None:
         """Make every entry of these scopes unreachable before the caller answers."""
@@ -295,11 +288,19 @@ class Cache:
         return count or 0
 
     def stats(self) -> dict[str, float]:
-        """Hits and misses of this process since start, and their ratio."""
+        """Hits and misses of this process since start, and their ratio.
+
+        `coalesced` misses waited for another caller's computation of the same value.
+        """
         hits = _total(self.metrics.cache_hits)
         misses = _total(self.metrics.cache_misses)
         looked = hits + misses
-        return {"hits": hits, "misses": misses, "hit_ratio": hits / looked if looked else 0.0}
+        return {
+            "hits": hits,
+            "misses": misses,
+            "coalesced": _total(self.metrics.cache_coalesced),
+            "hit_ratio": hits / looked if looked else 0.0,
+        }
 
 
 def _total(counter: Any) -> float:

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=30000)
     redis_url: SecretStr | None = None
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)
+    redis_max_connections: int = Field(default=100, ge=1, le=10_000)
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
     access_token_ttl_s: int = Field(default=15 * 60, ge=60, le=15 * 60)
     frontend_origins: CommaList = ["http://localhost:5173"]

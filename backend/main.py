@@ -149,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=OPENAPI_URL,
         generate_unique_id_function=operation_id,
+        # `/api/v2/projects/` is not `/api/v2/projects`: no redirects a client must follow.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()

@@ -40,6 +40,12 @@ class Metrics:
         self.cache_misses = Counter(
             "cache_misses_total", "Cache misses by cache name.", ["cache"], registry=self.registry
         )
+        self.cache_coalesced = Counter(
+            "cache_coalesced_total",
+            "Cache misses that waited for a concurrent computation of the same value.",
+            ["cache"],
+            registry=self.registry,
+        )
         self.cache_errors = Counter(
             "cache_errors_total",
             "Cache backend errors (served from the source instead).",

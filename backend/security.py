@@ -17,6 +17,7 @@ ALGORITHM = "HS256"
 ISSUER = "devora-api"
 AUDIENCE = "devora-app"
 ACCESS = "access"
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class InvalidToken(Exception):
@@ -37,6 +38,10 @@ class TokenSigner:
     def __init__(self, secret: str, ttl_s: int, *, leeway_s: int = 5) -> None:
         self._key = OctKey.import_key(secret.encode())
         self.ttl_s = ttl_s
+        self.leeway_s = leeway_s
+        # A client sends the same token many times: remember tokens already verified (a
+        # dict lookup instead of an HMAC and a JSON parse), each only until it expires.
+        self._verified: dict[str, AccessClaims] = {}
         self._registry = jwt.JWTClaimsRegistry(
             leeway=leeway_s,
             iss={"essential": True, "value": ISSUER},
@@ -66,6 +71,16 @@ class TokenSigner:
 
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid access token; anything else raises InvalidToken."""
+        known = self._verified.get(token)
+        if known is not None and known.expires_at + self.leeway_s > time.time():
+            return known
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             decoded = jwt.decode(token, self._key, algorithms=[ALGORITHM])
             self._registry.validate(decoded.claims)

@@ -1,6 +1,6 @@
 """Shapes shared by every area: problems, pages, service documents."""
 
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,3 +61,27 @@ def problem_example(code: str, status: int) -> dict[str, Any]:
         "code": code,
         "request_id": "5f0c…",
     }
+
+
+T = TypeVar("T")
+
+
+class PageMeta(BaseModel):
+    page: int
+    limit: int
+    total: int
+    total_pages: int
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: `?page=1&limit=20`."""
+
+    data: list[T]
+    meta: PageMeta
+
+    @classmethod
+    def of(cls, data: list[T], *, page: int, limit: int, total: int) -> "Page[T]":
+        return cls(
+            data=data,
+            meta=PageMeta(page=page, limit=limit, total=total, total_pages=-(-total // limit)),
+        )

@@ -6,9 +6,11 @@ creates them at start-up.
 
 from pymongo import IndexModel
 
-from backend.repositories import auth_tokens, users
+from backend.repositories import auth_tokens, messages, projects, users
 
 INDEXES: dict[str, list[IndexModel]] = {
     users.COLLECTION: users.INDEXES,
+    projects.COLLECTION: projects.INDEXES,
+    messages.COLLECTION: messages.INDEXES,
     **auth_tokens.INDEXES,
 }

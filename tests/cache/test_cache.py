@@ -32,8 +32,9 @@ class Items:
     @cached(CacheConfig.PROJECT, scope=lambda owner, name: f"user:{owner}")
     async def get(self, owner: str, name: str) -> Item:
         self.reads += 1
-        await asyncio.sleep(0.01)  # a slow source widens the window for stampedes
-        return Item(owner=owner, name=name, version=self.source.get((owner, name), 0))
+        version = self.source.get((owner, name), 0)
+        await asyncio.sleep(0.01)  # a slow source widens the window for stampedes and races
+        return Item(owner=owner, name=name, version=version)
 
     async def update(self, owner: str, name: str) -> None:
         self.source[(owner, name)] = self.source.get((owner, name), 0) + 1
@@ -56,7 +57,7 @@ async def test_second_read_is_a_hit(items: Items) -> None:
     second = await items.get("alice", "a")
     assert first == second
     assert items.reads == 1
-    assert items.cache.stats() == {"hits": 1.0, "misses": 1.0, "hit_ratio": 0.5}
+    assert items.cache.stats() == {"hits": 1.0, "misses": 1.0, "coalesced": 0.0, "hit_ratio": 0.5}
 
 
 async def test_arguments_are_part_of_the_key(items: Items) -> None:
@@ -84,7 +85,17 @@ async def test_no_cross_user_leakage(items: Items) -> None:
 async def test_concurrent_misses_compute_once(items: Items) -> None:
     results = await asyncio.gather(*(items.get("alice", "a") for _ in range(50)))
     assert items.reads == 1
+    assert items.cache.stats()["coalesced"] == 49
     assert len({result.model_dump_json() for result in results}) == 1
+
+
+async def test_a_read_after_a_write_never_joins_an_older_computation(items: Items) -> None:
+    before = asyncio.create_task(items.get("alice", "a"))
+    await asyncio.sleep(0.005)  # that read is now inside its slow computation
+    await items.update("alice", "a")
+    after = await items.get("alice", "a")
+    assert after.version == 1
+    assert (await before).version == 0
 
 
 async def test_a_failing_computation_reaches_every_waiter(items: Items) -> None:

@@ -1,0 +1,57 @@
+"""The `messages` collection: a project's conversation, oldest first."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.repositories.base import utcnow
+
+COLLECTION = "messages"
+INDEXES = [
+    IndexModel([("project_id", ASCENDING), ("created_at", ASCENDING)], name="project_created"),
+]
+
+
+class Message(BaseModel):
+    id: str
+    role: str
+    content: str
+    created_at: datetime
+
+
+def _message(doc: dict[str, Any]) -> Message:
+    return Message(
+        id=str(doc["_id"]), role=doc["role"], content=doc["content"], created_at=doc["created_at"]
+    )
+
+
+class MessageRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db[COLLECTION]
+
+    async def create(self, project_id: str, role: str, content: str) -> Message:
+        doc: dict[str, Any] = {
+            "project_id": project_id,
+            "role": role,
+            "content": content,
+            "created_at": utcnow(),
+        }
+        doc["_id"] = (await self.collection.insert_one(doc)).inserted_id
+        return _message(doc)
+
+    async def page(self, project_id: str, *, page: int, limit: int) -> tuple[list[Message], int]:
+        query = {"project_id": project_id}
+        cursor = (
+            self.collection.find(query)
+            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        docs = await cursor.to_list(length=limit)
+        return [_message(doc) for doc in docs], await self.collection.count_documents(query)
+
+    async def delete_for_project(self, project_id: str) -> None:
+        await self.collection.delete_many({"project_id": project_id})

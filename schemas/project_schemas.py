@@ -1,0 +1,129 @@
+"""Project, file and message shapes."""
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, Field, field_validator
+
+from schemas.common import Strict
+
+_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+MAX_PATH_LENGTH = 255
+MAX_PATH_SEGMENTS = 10
+MAX_FILES_ON_CREATE = 500
+
+
+def _file_path(value: str) -> str:
+    """Relative POSIX path of `[A-Za-z0-9._-]` segments; never absolute, never escaping."""
+    if len(value) > MAX_PATH_LENGTH:
+        raise ValueError(f"path is longer than {MAX_PATH_LENGTH} characters")
+    if value.startswith("/") or "\\" in value or "\x00" in value:
+        raise ValueError("path must be relative POSIX, without backslashes or NUL")
+    segments = value.split("/")
+    if len(segments) > MAX_PATH_SEGMENTS:
+        raise ValueError(f"path has more than {MAX_PATH_SEGMENTS} segments")
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise ValueError("path segments cannot be empty, '.' or '..'")
+        if not _SEGMENT.fullmatch(segment):
+            raise ValueError("path segments may hold only letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _web_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+FilePath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_file_path)]
+WebUrl = Annotated[str, Field(max_length=2048), AfterValidator(_web_url)]
+ProjectName = Annotated[str, Field(min_length=1, max_length=100)]
+Description = Annotated[str, Field(max_length=2000)]
+Language = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9#+._-]+$")]
+# Bytes are checked by the service (1 MiB of UTF-8); this only stops absurd input early.
+Content = Annotated[str, Field(max_length=1024 * 1024)]
+
+
+class FileWrite(Strict):
+    path: FilePath
+    content: Content
+    language: Language | None = None
+
+
+class ProjectCreate(Strict):
+    name: ProjectName
+    description: Description = ""
+    files: list[FileWrite] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("name cannot be blank")
+        return name
+
+    @field_validator("files")
+    @classmethod
+    def _unique_paths(cls, files: list[FileWrite]) -> list[FileWrite]:
+        if len({file.path for file in files}) != len(files):
+            raise ValueError("file paths must be unique")
+        return files
+
+
+class ProjectUpdate(Strict):
+    name: ProjectName | None = None
+    description: Description | None = None
+    github_repo_url: WebUrl | None = None
+    vercel_url: WebUrl | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str | None) -> str | None:
+        if name is not None and not name.strip():
+            raise ValueError("name cannot be blank")
+        return name
+
+
+class FileRead(BaseModel):
+    path: str
+    content: str
+    language: str
+    size: int = Field(description="Bytes of UTF-8 content")
+    updated_at: datetime
+
+
+class ProjectSummaryRead(BaseModel):
+    id: str
+    name: str
+    description: str
+    file_count: int
+    github_repo_url: str | None
+    vercel_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectRead(ProjectSummaryRead):
+    files: list[FileRead]
+
+
+MessageRole = Literal["user", "assistant", "system"]
+
+
+class MessageCreate(Strict):
+    role: MessageRole
+    content: Annotated[str, Field(min_length=1, max_length=32_000)]
+
+
+class MessageRead(BaseModel):
+    id: str
+    role: MessageRole
+    content: str
+    created_at: datetime
+
+
+ProjectSort = Literal["-updated_at", "updated_at", "name", "-name", "created_at", "-created_at"]

@@ -1,0 +1,52 @@
+"""Projects tests: an app with generous limits and two signed-in users."""
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from backend.config import Settings
+from backend.main import create_app
+from tests.conftest import open_client
+from tests.factories import signed_up
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(
+        rate_limit_default_user="100000/minute",
+        rate_limit_default_anonymous="100000/minute",
+        rate_limit_auth_login="100000/minute",
+        rate_limit_auth_register="100000/minute",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_client(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> dict[str, str]:
+    return (await signed_up(client))[1]
+
+
+@pytest.fixture
+async def bob(client: httpx.AsyncClient) -> dict[str, str]:
+    return (await signed_up(client))[1]
+
+
+async def create_project(
+    client: httpx.AsyncClient, headers: dict[str, str], **body: Any
+) -> dict[str, Any]:
+    response = await client.post("/api/v2/projects", json={"name": "Demo", **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
