@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
 from backend.errors import Forbidden, Unauthorized
+from backend.integrations.stripe_gateway import PaymentProviderUnavailable
 from backend.repositories.auth_tokens import (
     ActionTokenRepository,
     OAuthIdentityRepository,
@@ -21,10 +22,13 @@ from backend.repositories.auth_tokens import (
 )
 from backend.repositories.messages import MessageRepository
 from backend.repositories.projects import ProjectRepository
+from backend.repositories.stripe_events import StripeEventRepository
 from backend.repositories.users import User, UserRepository
 from backend.resources import Resources
 from backend.security import AccessClaims, InvalidToken
 from backend.services.auth import AccountDisabled, AuthService
+from backend.services.billing import BillingService
+from backend.services.billing_webhooks import WebhookInbox
 from backend.services.oauth import OAuthService
 from backend.services.projects import ProjectService
 from backend.services.users import UserService
@@ -151,3 +155,32 @@ async def page_params(
 
 
 Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+async def billing_service(resources: ResourcesDep) -> BillingService:
+    return BillingService(
+        users=UserRepository(resources.mongo.db),
+        gateway=resources.stripe,
+        cache=resources.cache,
+        settings=resources.settings,
+    )
+
+
+BillingServiceDep = Annotated[BillingService, Depends(billing_service)]
+
+
+async def webhook_inbox(resources: ResourcesDep) -> WebhookInbox:
+    if resources.stripe is None:
+        raise PaymentProviderUnavailable("Billing is not configured")
+    settings = resources.settings
+    return WebhookInbox(
+        events=StripeEventRepository(resources.mongo.db),
+        users=UserRepository(resources.mongo.db),
+        gateway=resources.stripe,
+        cache=resources.cache,
+        metrics=resources.metrics,
+        prices={"pro": settings.stripe_price_pro, "team": settings.stripe_price_team},
+    )
+
+
+WebhookInboxDep = Annotated[WebhookInbox, Depends(webhook_inbox)]

@@ -99,6 +99,22 @@ class Settings(BaseSettings):
     oauth_github_api_url: str = "https://api.github.com"
     http_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_price_pro: str = "price_pro_monthly"
+    stripe_price_team: str = "price_team_monthly"
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    stripe_rate_limit_retries: int = Field(default=3, ge=0, le=6)
+    stripe_rate_limit_backoff_s: float = Field(default=1.0, ge=0, le=10)
+    stripe_webhook_tolerance_s: int = Field(default=300, ge=1, le=3600)
+    plan_pro_price_cents: int = Field(default=2000, ge=0)
+    plan_team_price_cents: int = Field(default=8000, ge=0)
+    plan_currency: str = "usd"
+    quota_free: int = Field(default=20, ge=0)
+    quota_pro: int = Field(default=500, ge=0)
+    quota_team: int = Field(default=2500, ge=0)
+
     cache_ttl_project_list: int = Field(default=15 * 60, ge=1)
     cache_ttl_project: int = Field(default=5 * 60, ge=1)
     cache_ttl_user: int = Field(default=60, ge=1)

@@ -27,6 +27,7 @@ from backend.db import Mongo
 from backend.errors import AppError, ValidationFailed, error_for_status, problem_response
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import configured_providers
+from backend.integrations.stripe_gateway import StripeGateway
 from backend.logs import configure_logging
 from backend.metrics import Metrics
 from backend.middleware import RequestContextMiddleware, request_id_of
@@ -56,6 +57,7 @@ def build_resources(settings: Settings, metrics: Metrics) -> Resources:
         hasher=PasswordHasher(),
         mailer=Mailer(settings),
         oauth_providers=configured_providers(settings),
+        stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
     )
 
 
@@ -78,6 +80,8 @@ async def close_resources(resources: Resources) -> None:
     await resources.mailer.close()
     for provider in resources.oauth_providers.values():
         await provider.aclose()
+    if resources.stripe is not None:
+        await resources.stripe.aclose()
     if resources.redis is not None:
         await resources.redis.aclose()
     await resources.mongo.close()

@@ -63,6 +63,12 @@ class Metrics:
             "Rate-limit hits counted per process because Redis was absent or failing.",
             registry=self.registry,
         )
+        self.webhook_events = Counter(
+            "webhook_events_total",
+            "Stripe webhook deliveries by event type and outcome.",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
         self.redis_degraded = Gauge(
             "redis_degraded",
             "1 while a component bypasses Redis after failures.",

@@ -9,6 +9,7 @@ from backend.config import Settings
 from backend.db import Mongo
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import OAuthProvider
+from backend.integrations.stripe_gateway import StripeGateway
 from backend.metrics import Metrics
 from backend.rate_limiter import RateLimiter
 from backend.security import PasswordHasher, TokenSigner
@@ -26,3 +27,4 @@ class Resources:
     hasher: PasswordHasher
     mailer: Mailer
     oauth_providers: dict[str, OAuthProvider]
+    stripe: StripeGateway | None

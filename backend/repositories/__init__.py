@@ -6,11 +6,12 @@ creates them at start-up.
 
 from pymongo import IndexModel
 
-from backend.repositories import auth_tokens, messages, projects, users
+from backend.repositories import auth_tokens, messages, projects, stripe_events, users
 
 INDEXES: dict[str, list[IndexModel]] = {
     users.COLLECTION: users.INDEXES,
     projects.COLLECTION: projects.INDEXES,
     messages.COLLECTION: messages.INDEXES,
+    stripe_events.COLLECTION: stripe_events.INDEXES,
     **auth_tokens.INDEXES,
 }

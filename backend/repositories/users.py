@@ -15,11 +15,25 @@ COLLECTION = "users"
 INDEXES = [
     IndexModel([("email", ASCENDING)], unique=True, name="email_unique"),
     IndexModel([("created_at", DESCENDING)], name="created_at"),
+    # Sparse: the field is absent (never null) until the first checkout creates a customer.
+    IndexModel([("stripe_customer_id", ASCENDING)], unique=True, sparse=True, name="customer"),
 ]
 
 Role = Literal["user", "admin"]
 Plan = Literal["free", "pro", "team"]
 SubscriptionStatus = Literal["inactive", "trialing", "active", "past_due", "canceled"]
+
+
+class StoredSubscription(BaseModel):
+    """Our copy of the Stripe subscription, as of the newest event applied."""
+
+    id: str
+    stripe_status: str
+    price_id: str | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    # `created` of the event this state came from; an older event never overwrites it.
+    event_created: int
 
 
 class User(BaseModel):
@@ -37,6 +51,8 @@ class User(BaseModel):
     created_at: datetime
     # Part of every access token; raising it refuses all tokens issued before.
     token_version: int
+    stripe_customer_id: str | None = None
+    subscription: StoredSubscription | None = None
 
 
 def _to_user(doc: dict[str, Any]) -> User:
@@ -52,6 +68,8 @@ def _to_user(doc: dict[str, Any]) -> User:
         oauth_providers=doc.get("oauth_providers", []),
         created_at=doc["created_at"],
         token_version=doc.get("token_version", 0),
+        stripe_customer_id=doc.get("stripe_customer_id"),
+        subscription=doc.get("subscription"),
     )
 
 
@@ -152,3 +170,54 @@ class UserRepository:
             return_document=ReturnDocument.AFTER,
         )
         return _to_user(doc) if doc else None
+
+    async def get_by_customer(self, customer_id: str) -> User | None:
+        doc = await self.collection.find_one(
+            {"stripe_customer_id": customer_id}, {"password_hash": 0}
+        )
+        return _to_user(doc) if doc else None
+
+    async def set_customer(self, user_id: str, customer_id: str) -> str:
+        """Store the Stripe customer unless one is stored already; the one that is stored."""
+        oid = object_id(user_id)
+        assert oid is not None
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid, "stripe_customer_id": {"$exists": False}},
+            {"$set": {"stripe_customer_id": customer_id, "updated_at": utcnow()}},
+            projection={"stripe_customer_id": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            doc = await self.collection.find_one({"_id": oid}, {"stripe_customer_id": 1})
+        assert doc is not None
+        return str(doc["stripe_customer_id"])
+
+    async def apply_subscription(
+        self,
+        user_id: str,
+        fields: dict[str, Any],
+        subscription: StoredSubscription,
+        *,
+        newer_only: bool,
+    ) -> bool:
+        """Store subscription state; with `newer_only`, only over state from an older event."""
+        oid = object_id(user_id)
+        if oid is None:
+            return False
+        query: dict[str, Any] = {"_id": oid}
+        if newer_only:
+            query["$or"] = [
+                {"subscription": None},
+                {"subscription.event_created": {"$lt": subscription.event_created}},
+            ]
+        result = await self.collection.update_one(
+            query,
+            {
+                "$set": {
+                    **fields,
+                    "subscription": subscription.model_dump(),
+                    "updated_at": utcnow(),
+                }
+            },
+        )
+        return result.matched_count == 1

@@ -1,0 +1,106 @@
+"""The `stripe_events` collection: the webhook inbox, one document per Stripe event id.
+
+The event is recorded (its id is the unique `_id`) before it is handled, so a second delivery
+finds it; claiming it again is an atomic update that only a failed or abandoned handling
+allows. Documents expire after 7 days.
+"""
+
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from backend.repositories.base import utcnow
+
+COLLECTION = "stripe_events"
+KEEP_FOR = timedelta(days=7)
+# A handling that has not finished after this long died with its process: it may be retried.
+ABANDONED_AFTER = timedelta(minutes=2)
+
+INDEXES = [
+    IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
+    IndexModel([("received_at", DESCENDING)], name="received_at"),
+    IndexModel([("status", ASCENDING), ("type", ASCENDING)], name="status_type"),
+]
+
+EventStatus = Literal["processed", "failed", "processing"]
+
+
+class Claim(Enum):
+    NEW = "new"
+    RETRY = "retry"
+    DUPLICATE = "duplicate"
+
+
+class StoredEvent(BaseModel):
+    id: str
+    type: str
+    status: EventStatus
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+    error: str | None
+
+
+def _event(doc: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(
+        id=doc["_id"], **{k: doc.get(k) for k in StoredEvent.model_fields if k != "id"}
+    )
+
+
+class StripeEventRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db[COLLECTION]
+
+    async def claim(self, event_id: str, event_type: str, payload: str) -> Claim:
+        """Record the event and take it for handling, unless it is handled or being handled."""
+        now = utcnow()
+        try:
+            await self.collection.insert_one(
+                {
+                    "_id": event_id,
+                    "type": event_type,
+                    "status": "processing",
+                    "attempts": 1,
+                    "received_at": now,
+                    "claimed_at": now,
+                    "processed_at": None,
+                    "error": None,
+                    "payload": payload,
+                    "expires_at": now + KEEP_FOR,
+                }
+            )
+            return Claim.NEW
+        except DuplicateKeyError:
+            pass
+        retried = await self.collection.find_one_and_update(
+            {
+                "_id": event_id,
+                "$or": [
+                    {"status": "failed"},
+                    {"status": "processing", "claimed_at": {"$lt": now - ABANDONED_AFTER}},
+                ],
+            },
+            {"$set": {"status": "processing", "claimed_at": now}, "$inc": {"attempts": 1}},
+        )
+        return Claim.RETRY if retried else Claim.DUPLICATE
+
+    async def finish(self, event_id: str, error: str | None) -> None:
+        await self.collection.update_one(
+            {"_id": event_id},
+            {
+                "$set": {
+                    "status": "failed" if error else "processed",
+                    "error": error,
+                    "processed_at": None if error else utcnow(),
+                }
+            },
+        )
+
+    async def get(self, event_id: str) -> StoredEvent | None:
+        doc = await self.collection.find_one({"_id": event_id}, {"payload": 0})
+        return _event(doc) if doc else None

@@ -1,0 +1,96 @@
+"""Billing tests: localstripe and the Stripe-shaped front started once, an app per test."""
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from backend.config import Settings
+from backend.main import create_app
+from tests.conftest import open_client
+from tests.servers import free_port, wait_for_port
+from tests.stripe_peers import (
+    PRICE_PRO,
+    PRICE_TEAM,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    LocalStripe,
+)
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    server = LocalStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_stripe_server(localstripe: LocalStripe) -> Iterator[FakeStripe]:
+    fake = FakeStripe(upstream=localstripe.url).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_stripe(fake_stripe_server: FakeStripe) -> FakeStripe:
+    fake_stripe_server.seen.clear()
+    fake_stripe_server.faults.clear()
+    return fake_stripe_server
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], fake_stripe: FakeStripe) -> Settings:
+    return make_settings(
+        stripe_secret_key=SECRET_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=fake_stripe.url,
+        stripe_price_pro=PRICE_PRO,
+        stripe_price_team=PRICE_TEAM,
+        stripe_rate_limit_backoff_s=0.01,
+        rate_limit_default_user="100000/minute",
+        rate_limit_default_anonymous="100000/minute",
+        rate_limit_auth_login="100000/minute",
+        rate_limit_auth_register="100000/minute",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_client(app) as c:
+        yield c
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """The app on a real loopback port (for peers that call us, like localstripe)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def customer_of(app: FastAPI, user_id: str) -> Any:
+    """The user's stored Stripe customer id, read from the database."""
+    from bson import ObjectId
+
+    return app.state.resources.mongo.db["users"].find_one(
+        {"_id": ObjectId(user_id)}, {"stripe_customer_id": 1}
+    )

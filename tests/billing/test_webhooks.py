@@ -1,0 +1,182 @@
+"""The webhook inbox: signatures, once-only effects, ordering, failure and redelivery."""
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.billing.conftest import served
+from tests.billing.helpers import WEBHOOK, customer_id, deliver
+from tests.factories import signed_up
+from tests.stripe_peers import WEBHOOK_SECRET, FakeStripe, LocalStripe, event, sign, wait_until
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+
+
+async def stored_event(app: FastAPI, event_id: str) -> dict[str, object]:
+    doc = await app.state.resources.mongo.db["stripe_events"].find_one({"_id": event_id})
+    assert doc is not None
+    return dict(doc)
+
+
+async def subscription_of(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, object]:
+    return dict((await client.get("/api/v2/billing/subscription", headers=headers)).json())
+
+
+async def test_missing_signature_is_400(client: httpx.AsyncClient) -> None:
+    body = json.dumps(event("invoice.paid", {"id": "in_1"})).encode()
+    assert_problem(await client.post(WEBHOOK, content=body), 400, "invalid_signature")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=1,v1=deadbeef",
+        "garbage",
+        "v1=abc",
+        sign(b"another body"),
+        sign(b'{"x": 1}', secret="whsec_someone_else"),
+    ],
+)
+async def test_bad_signature_is_400(client: httpx.AsyncClient, header: str) -> None:
+    body = json.dumps(event("invoice.paid", {"id": "in_1"})).encode()
+    response = await client.post(WEBHOOK, content=body, headers={"Stripe-Signature": header})
+    assert_problem(response, 400, "invalid_signature")
+
+
+@pytest.mark.parametrize("offset", [-301, 301, 86_400])
+async def test_timestamps_outside_tolerance_are_400(client: httpx.AsyncClient, offset: int) -> None:
+    response = await deliver(
+        client, event("invoice.paid", {"id": "in_1"}), timestamp=int(time.time()) + offset
+    )
+    assert_problem(response, 400, "invalid_signature")
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"id": "evt_1"}', "ü".encode("latin-1")])
+async def test_signed_but_malformed_body_is_400(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post(WEBHOOK, content=body, headers={"Stripe-Signature": sign(body)})
+    assert_problem(response, 400, "invalid_payload")
+
+
+async def test_unhandled_types_are_recorded_and_acknowledged(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    payload = event("customer.created", {"id": "cus_1"})
+    response = await deliver(client, payload)
+    assert response.json() == {"received": True, "duplicate": False}
+    assert (await stored_event(app, payload["id"]))["status"] == "processed"
+
+
+async def test_a_replayed_event_takes_effect_once(client: httpx.AsyncClient, app: FastAPI) -> None:
+    payload = event("customer.created", {"id": "cus_1"})
+    assert (await deliver(client, payload)).json()["duplicate"] is False
+    assert (await deliver(client, payload)).json() == {"received": True, "duplicate": True}
+    stored = await stored_event(app, payload["id"])
+    assert stored["attempts"] == 1 and stored["status"] == "processed"
+
+
+async def test_fifty_concurrent_deliveries_have_one_effect(
+    client: httpx.AsyncClient, app: FastAPI, localstripe: LocalStripe
+) -> None:
+    _, headers = await signed_up(client)
+    customer = await customer_id(client, headers, localstripe)
+    sub = localstripe.subscribe(customer)
+    payload = event("customer.subscription.created", sub)
+    responses = await asyncio.gather(*(deliver(client, payload) for _ in range(50)))
+    assert all(r.status_code == 200 for r in responses)
+    assert sorted(r.json()["duplicate"] for r in responses) == [False] + [True] * 49
+    assert (await stored_event(app, payload["id"]))["attempts"] == 1
+    assert (await subscription_of(client, headers))["plan"] == "pro"
+
+
+async def test_out_of_order_subscription_events_end_in_the_newest_state(
+    client: httpx.AsyncClient, localstripe: LocalStripe
+) -> None:
+    _, headers = await signed_up(client)
+    customer = await customer_id(client, headers, localstripe)
+    sub = localstripe.subscribe(customer)
+    now = int(time.time())
+    created = event("customer.subscription.created", sub, created=now - 20)
+    updated_sub = {**sub, "cancel_at_period_end": True}
+    updated = event("customer.subscription.updated", updated_sub, created=now - 10)
+
+    # `updated` first, then the older `created`: the older payload must not win.
+    await deliver(client, updated)
+    await deliver(client, created)
+    state = await subscription_of(client, headers)
+    assert state["plan"] == "pro" and state["status"] == "active"
+
+    # Stripe deletes it; `deleted` arrives, then a stale `updated` from before.
+    with localstripe.client() as stripe:
+        deleted_sub = stripe.delete(f"/v1/subscriptions/{sub['id']}").json()
+    deleted = event("customer.subscription.deleted", deleted_sub, created=now)
+    stale = event("customer.subscription.updated", {**sub, "status": "active"}, created=now - 5)
+    await deliver(client, deleted)
+    await deliver(client, stale)
+    assert await subscription_of(client, headers) | {"current_period_end": None} == {
+        "plan": "free",
+        "status": "canceled",
+        "current_period_end": None,
+        "cancel_at_period_end": False,
+    }
+
+
+async def test_a_failed_handling_is_retried_by_redelivery(
+    client: httpx.AsyncClient, app: FastAPI, fake_stripe: FakeStripe, localstripe: LocalStripe
+) -> None:
+    user, headers = await signed_up(client)
+    customer = await customer_id(client, headers, localstripe)
+    sub = localstripe.subscribe(customer)
+    completed = event(
+        "checkout.session.completed",
+        {
+            "id": "cs_test_1",
+            "object": "checkout.session",
+            "client_reference_id": user["id"],
+            "customer": customer,
+            "subscription": sub["id"],
+        },
+    )
+    fake_stripe.fail_next(f"/v1/subscriptions/{sub['id']}", "500", "500", "500")  # retries too
+    failed = await deliver(client, completed)
+    assert_problem(failed, 500, "webhook_failed")
+    stored = await stored_event(app, completed["id"])
+    assert stored["status"] == "failed" and "APIError" not in str(failed.json())
+    assert (await subscription_of(client, headers))["plan"] == "free"
+
+    retried = await deliver(client, completed)
+    assert retried.json() == {"received": True, "duplicate": False}
+    stored = await stored_event(app, completed["id"])
+    assert stored["status"] == "processed" and stored["attempts"] == 2
+    assert (await subscription_of(client, headers))["plan"] == "pro"
+    assert (await deliver(client, completed)).json()["duplicate"] is True
+
+
+async def test_localstripe_delivers_signed_events_to_us(
+    app: FastAPI, localstripe: LocalStripe
+) -> None:
+    with served(app) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            with localstripe.client() as stripe:
+                stripe.post(
+                    "/_config/webhooks/devora",
+                    data={"url": f"{base}{WEBHOOK}", "secret": WEBHOOK_SECRET},
+                ).raise_for_status()
+            _, headers = await signed_up(client)
+            customer = await customer_id(client, headers, localstripe)
+            localstripe.subscribe(customer, "price_team_test")
+
+            async def is_team() -> bool:
+                return (await subscription_of(client, headers))["plan"] == "team"
+
+            await wait_until(is_team, timeout=15)
+    with localstripe.client() as stripe:
+        stripe.post(
+            "/_config/webhooks/devora", data={"url": "http://127.0.0.1:9/gone", "secret": "x"}
+        )
