@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from bench import webhooks
 from bench.server import api_server
 from bench.wrk import Result, run_wrk
 from tests.servers import RedisServer, free_port
@@ -114,6 +115,9 @@ def main() -> None:
         "REDIS_URL": redis_server.url,
         "RATE_LIMIT_DEFAULT_ANONYMOUS": "100000000/minute",
         "RATE_LIMIT_DEFAULT_USER": "100000000/minute",
+        "RATE_LIMIT_STRIPE_WEBHOOK": "100000000/minute",
+        "STRIPE_SECRET_KEY": "sk_test_bench",
+        "STRIPE_WEBHOOK_SECRET": webhooks.WEBHOOK_SECRET,
         **dict(item.split("=", 1) for item in args.env),
     }
     results: list[Result] = []
@@ -164,6 +168,9 @@ def main() -> None:
                 )
                 counts = _cache_counts(base, "project_list")
                 counts.subtract(counts_before)
+                webhook_runs = webhooks.run(
+                    base, Path(tmp), duration_s=args.duration, connections=args.connections
+                )
     finally:
         redis_server.close()
 
@@ -180,6 +187,10 @@ def main() -> None:
         f" {hits / max(reads, 1):.1%}; reads that queried MongoDB"
         f" {(misses - coalesced) / max(reads, 1):.1%}"
     )
+    print("Webhook inbox (MongoDB: the in-memory engine):")
+    print(_table([result for result, _ in webhook_runs]))
+    for result, outcomes in webhook_runs:
+        print(f"  {result.name}: outcomes {outcomes}")
     print("Redis commands per request (evalsha is one round trip; commands it runs follow it):")
     for name, text in calls.items():
         print(f"  {name}: {text}")

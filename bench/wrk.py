@@ -46,6 +46,7 @@ def run_wrk(
     connections: int,
     threads: int = 1,
     script: Path | None = None,
+    script_args: list[str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Result:
     ensure_loopback(url)
@@ -56,6 +57,8 @@ def run_wrk(
     if script is not None:
         command += ["-s", str(script)]
     command.append(url)
+    if script_args:
+        command += ["--", *script_args]
     text = subprocess.run(
         command, capture_output=True, text=True, check=True, timeout=duration_s + 30
     ).stdout
