@@ -39,6 +39,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 VERSION_TTL_S = 7 * 24 * 3600  # longer than any entry's TTL
+FLIGHT_LINGER_S = 1.0
 EPOCH_KEY = "cache:epoch"
 
 
@@ -261,17 +262,22 @@ class Cache:
             )
         except asyncio.CancelledError:
             future.cancel()  # waiting callers compute for themselves
+            self._forget(flight_key, future)
             raise
         except Exception as exc:
             future.set_exception(exc)
             future.exception()  # marks it retrieved; waiting callers re-raise it
+            self._forget(flight_key, future)
             raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
-            if self._inflight.get(flight_key) is future:
-                del self._inflight[flight_key]
+        future.set_result(value)
+        # A miss whose lookup crossed the store still finds this result for a moment, instead
+        # of computing again; it is keyed by version, so it is as fresh as a hit.
+        asyncio.get_running_loop().call_later(FLIGHT_LINGER_S, self._forget, flight_key, future)
+        return value
+
+    def _forget(self, flight_key: str, future: asyncio.Future[Any]) -> None:
+        if self._inflight.get(flight_key) is future:
+            del self._inflight[flight_key]
 
     async def invalidate(self, *scopes: str) -> None:
         """Make every entry of these scopes unreachable before the caller answers."""

@@ -1,6 +1,7 @@
 """Fixtures: a real redis-server for the session, the app with its lifespan, an HTTP client."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,14 @@ from backend.main import create_app
 from tests.servers import RedisServer
 
 TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123"
+# For suites that are not about rate limits.
+GENEROUS_LIMITS = {
+    f"rate_limit_{name}": "100000/minute"
+    for name in (
+        "auth_login", "auth_register", "auth_password_forgot", "auth_verify_request",
+        "default_user", "default_anonymous", "stripe_webhook",
+    )
+}  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +84,11 @@ async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with open_client(app) as c:
         yield c
+
+
+@pytest.fixture
+async def fresh_minute_window() -> None:
+    """Rate-limit windows are aligned to the clock: keep a test off a minute boundary."""
+    into_minute = time.time() % 60
+    if into_minute > 55:
+        await asyncio.sleep(60 - into_minute + 0.05)

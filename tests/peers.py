@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import oidc_provider_mock
-import uvicorn
 import werkzeug.serving
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
@@ -23,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from tests.servers import free_port, wait_for_port
+from tests.servers import ThreadedServer, free_port
 
 
 class SmtpSink:
@@ -117,7 +116,6 @@ class FakeGitHub:
         self.tokens: dict[str, str] = {}
         self.recorded = Recorded()
         self.fail_token_endpoint = False
-        self.port = free_port()
         app = Starlette(
             routes=[
                 Route("/login/oauth/authorize", self.authorize),
@@ -126,23 +124,18 @@ class FakeGitHub:
                 Route("/api/user/emails", self.emails),
             ]
         )
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._server = ThreadedServer(app)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def start(self) -> "FakeGitHub":
-        self._thread.start()
-        wait_for_port(self.port)
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
+        self._server.stop()
 
     async def authorize(self, request: Request) -> RedirectResponse:
         """Stands in for the user approving: `login` picks who signs in."""

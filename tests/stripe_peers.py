@@ -13,7 +13,6 @@ import json
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -21,9 +20,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
-import uvicorn
 
-from tests.servers import free_port, wait_for_port
+from tests.servers import ThreadedServer, free_port, wait_for_port
 
 SECRET_KEY = "sk_test_devora"
 WEBHOOK_SECRET = "whsec_devora_test_secret"
@@ -105,7 +103,7 @@ class Seen:
 @dataclass
 class FakeStripe:
     upstream: str
-    port: int = field(default_factory=free_port)
+    port: int = 0
     seen: list[Seen] = field(default_factory=list)
     faults: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     _idempotent: dict[str, tuple[int, bytes]] = field(default_factory=dict)
@@ -122,19 +120,13 @@ class FakeStripe:
         return [seen for seen in self.seen if seen.path.startswith(path_prefix)]
 
     def start(self) -> "FakeStripe":
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_level="warning", interface="asgi3"
-            )
-        )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        wait_for_port(self.port)
+        self._server = ThreadedServer(self.app)
+        self.port = self._server.port
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
+        self._server.stop()
 
     async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

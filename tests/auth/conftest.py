@@ -7,7 +7,7 @@ import pytest
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import open_client
+from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.peers import FakeGitHub, Recorded, SmtpSink, oidc_provider
 
 
@@ -48,13 +48,7 @@ def settings(
         oauth_github_authorize_url=f"{github.base}/login/oauth/authorize",
         oauth_github_token_url=f"{github.base}/login/oauth/access_token",
         oauth_github_api_url=f"{github.base}/api",
-        # Generous limits: the limit tests set their own.
-        rate_limit_auth_login="1000/minute",
-        rate_limit_auth_register="1000/minute",
-        rate_limit_default_user="1000/minute",
-        rate_limit_default_anonymous="1000/minute",
-        rate_limit_auth_password_forgot="1000/minute",
-        rate_limit_auth_verify_request="1000/minute",
+        **GENEROUS_LIMITS,  # the limit tests set their own
     )
 
 

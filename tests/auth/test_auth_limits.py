@@ -10,6 +10,8 @@ from backend.main import create_app
 from tests.conftest import open_client
 from tests.factories import PASSWORD, register, unique_email
 
+pytestmark = pytest.mark.usefixtures("fresh_minute_window")
+
 LOGIN = "/api/v2/auth/login"
 
 

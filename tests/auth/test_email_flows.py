@@ -7,7 +7,6 @@ from email.message import Message
 import httpx
 import pytest
 import structlog
-from fastapi import FastAPI
 
 from backend.config import Settings
 from backend.main import create_app
@@ -111,26 +110,20 @@ async def test_mail_failure_never_reaches_the_client(
     assert any(entry["event"] == "mail_failed" for entry in logs)
 
 
-async def test_disabled_user_is_refused_at_once(
-    make_settings: Callable[..., Settings], settings: Settings
-) -> None:
+async def test_disabled_user_is_refused_at_once(settings: Settings) -> None:
     app = create_app(settings)
     async with open_client(app) as client:
-        await disable_and_check(client, app)
+        user, headers = await signed_up(client)
+        assert (await client.get("/api/v2/auth/me", headers=headers)).status_code == 200  # cached
+        resources = app.state.resources
+        users = UserService(UserRepository(resources.mongo.db), resources.cache)
+        await users.update(user["id"], {"is_active": False})
 
-
-async def disable_and_check(client: httpx.AsyncClient, app: FastAPI) -> None:
-    user, headers = await signed_up(client)
-    assert (await client.get("/api/v2/auth/me", headers=headers)).status_code == 200  # cached
-    resources = app.state.resources
-    users = UserService(UserRepository(resources.mongo.db), resources.cache)
-    await users.update(user["id"], {"is_active": False})
-
-    me = await client.get("/api/v2/auth/me", headers=headers)
+        me = await client.get("/api/v2/auth/me", headers=headers)
+        refused = await client.post(
+            "/api/v2/auth/login", json={"email": user["email"], "password": PASSWORD}
+        )
     assert me.status_code == 403
     assert me.json()["code"] == "account_disabled"
-    refused = await client.post(
-        "/api/v2/auth/login", json={"email": user["email"], "password": PASSWORD}
-    )
     assert refused.status_code == 403
     assert refused.json()["code"] == "account_disabled"

@@ -1,19 +1,17 @@
 """Billing tests: localstripe and the Stripe-shaped front started once, an app per test."""
 
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import open_client
-from tests.servers import free_port, wait_for_port
+from tests.conftest import GENEROUS_LIMITS, open_client
+from tests.servers import ThreadedServer
 from tests.stripe_peers import (
     PRICE_PRO,
     PRICE_TEAM,
@@ -54,10 +52,7 @@ def settings(make_settings: Callable[..., Settings], fake_stripe: FakeStripe) ->
         stripe_price_pro=PRICE_PRO,
         stripe_price_team=PRICE_TEAM,
         stripe_rate_limit_backoff_s=0.01,
-        rate_limit_default_user="100000/minute",
-        rate_limit_default_anonymous="100000/minute",
-        rate_limit_auth_login="100000/minute",
-        rate_limit_auth_register="100000/minute",
+        **GENEROUS_LIMITS,
     )
 
 
@@ -75,16 +70,11 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @contextmanager
 def served(app: FastAPI) -> Iterator[str]:
     """The app on a real loopback port (for peers that call us, like localstripe)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
+    server = ThreadedServer(app).start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(10)
+        server.stop()
 
 
 def customer_of(app: FastAPI, user_id: str) -> Any:

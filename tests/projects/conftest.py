@@ -9,18 +9,13 @@ from fastapi import FastAPI
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import open_client
+from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.factories import signed_up
 
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(
-        rate_limit_default_user="100000/minute",
-        rate_limit_default_anonymous="100000/minute",
-        rate_limit_auth_login="100000/minute",
-        rate_limit_auth_register="100000/minute",
-    )
+    return make_settings(**GENEROUS_LIMITS)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from backend.security import TokenSigner
 from tests.conftest import TEST_JWT_SECRET, open_client
 from tests.servers import RedisServer
 
+pytestmark = pytest.mark.usefixtures("fresh_minute_window")
+
 LIMITED = "/api/v2"
 
 
