@@ -3,6 +3,8 @@
 import ipaddress
 from collections.abc import Sequence
 
+from starlette.types import Scope
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -34,3 +36,12 @@ def resolve_client_ip(
         if not _is_trusted(hop, trusted):
             return hop
     return client
+
+
+def client_ip_of(scope: Scope, trusted: Sequence[Network]) -> str:
+    """The client address of an ASGI request; several X-Forwarded-For lines read as one."""
+    peer = scope.get("client")
+    forwarded = ",".join(
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+    )
+    return resolve_client_ip(peer[0] if peer else None, forwarded or None, trusted)

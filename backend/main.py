@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,7 +22,7 @@ from api_v2.router import router as api_router
 from api_v2.routing import operation_id
 from backend import __version__
 from backend.cache import Cache
-from backend.client_ip import resolve_client_ip
+from backend.client_ip import client_ip_of
 from backend.config import Settings, load_settings
 from backend.db import Mongo
 from backend.errors import AppError, ValidationFailed, error_for_status, problem_response
@@ -165,13 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
 
     def client_ip(scope: Scope) -> str:
-        peer = scope.get("client")
-        forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
-        return resolve_client_ip(
-            peer[0] if peer else None,
-            forwarded.decode("latin-1") if forwarded else None,
-            settings.trusted_networks,
-        )
+        return client_ip_of(scope, settings.trusted_networks)
 
     app.state.client_ip = client_ip
     # Added innermost first: the request context wraps everything else.
@@ -213,8 +208,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+@functools.cache
+def _default_app() -> FastAPI:
+    return create_app()
+
+
 def __getattr__(name: str) -> FastAPI:
     """`uvicorn backend.main:app` builds the app on first use, not as an import side effect."""
     if name == "app":
-        return create_app()
+        return _default_app()
     raise AttributeError(name)

@@ -104,3 +104,16 @@ async def test_json_access_log_names_route_template_and_request_id(
         }
     ]
     assert access[0]["timestamp"].endswith("Z")
+
+
+def test_several_forwarded_for_lines_read_as_one_list() -> None:
+    from backend.client_ip import client_ip_of
+
+    scope = {
+        "client": ("10.0.0.2", 5000),
+        "headers": [
+            (b"x-forwarded-for", b"6.6.6.6"),
+            (b"x-forwarded-for", b"1.2.3.4, 10.0.0.9"),
+        ],
+    }
+    assert client_ip_of(scope, TRUSTED) == "1.2.3.4"
