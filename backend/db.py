@@ -6,7 +6,7 @@ from typing import Any
 import structlog
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 from pymongo_async_mock import AsyncMongoMockClient
 
 from backend.config import Settings
@@ -15,6 +15,13 @@ from backend.repositories import INDEXES
 log = structlog.get_logger("devora.db")
 
 Document = dict[str, Any]
+
+# MongoDB unreachable or too slow: the request answers 503 rather than 500 (or a hang).
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionFailure,  # includes server selection and network timeouts
+    ExecutionTimeout,
+    WTimeoutError,
+)
 
 
 class Mongo:

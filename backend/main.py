@@ -1,7 +1,6 @@
 """The app factory: the one place that wires clients, middleware, errors and routes."""
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,8 +23,14 @@ from backend import __version__
 from backend.cache import Cache
 from backend.client_ip import client_ip_of
 from backend.config import Settings, load_settings
-from backend.db import Mongo
-from backend.errors import AppError, ValidationFailed, error_for_status, problem_response
+from backend.db import UNAVAILABLE_ERRORS, Mongo
+from backend.errors import (
+    AppError,
+    ServiceUnavailable,
+    ValidationFailed,
+    error_for_status,
+    problem_response,
+)
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import configured_providers
 from backend.integrations.stripe_gateway import StripeGateway
@@ -101,8 +106,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         prepare_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await prepare_task
+        # Bounded: PyMongo's server selection can sit on a cancelled wait until the client
+        # closes, and shutdown must never hang on an unreachable database.
+        await asyncio.wait({prepare_task}, timeout=2)
         await close_resources(resources)
         log.info("shutdown")
 
@@ -116,6 +122,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     error = error_for_status(exc.status_code)(headers=exc.headers)
     error.status = exc.status_code
+    return problem_response(error, request_id_of(request.scope))
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("mongodb_unavailable", error=repr(exc), path=request.url.path)
+    error = ServiceUnavailable("The database is unavailable; try again shortly")
     return problem_response(error, request_id_of(request.scope))
 
 
@@ -164,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)
 
     def client_ip(scope: Scope) -> str:
         return client_ip_of(scope, settings.trusted_networks)

@@ -67,6 +67,24 @@ async def test_readyz_with_unreachable_mongodb_is_503_quickly(
     assert "mongodb" in body["detail"]
 
 
+async def test_requests_with_mongodb_down_are_503_not_500(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(mongodb_url="mongodb://127.0.0.1:1", mongodb_timeout_ms=500))
+    async with open_client(app) as client:
+        started = time.monotonic()
+        response = await client.post(
+            "/api/v2/auth/register", json={"email": "a@example.com", "password": "Secret123"}
+        )
+        elapsed = time.monotonic() - started
+        closing = time.monotonic()
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+    assert elapsed < 5
+    # Shutting down never waits on the unreachable database for long.
+    assert time.monotonic() - closing < 5
+
+
 async def test_readyz_names_redis_when_it_stops_and_recovers(
     make_settings: Callable[..., Settings],
 ) -> None:
