@@ -63,11 +63,13 @@ class DocumentedRoute(APIRoute):
     """Summary from the docstring's first line; our 422 problem instead of FastAPI's shape."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        doc = (endpoint.__doc__ or "").strip()
-        if doc and kwargs.get("summary") is None:
-            kwargs["summary"] = doc.splitlines()[0]
-            kwargs["description"] = kwargs.get("description") or "\n".join(doc.splitlines()[1:])
+        lines = (endpoint.__doc__ or "").strip().splitlines()
+        if lines and kwargs.get("summary") is None:
+            kwargs["summary"] = lines[0]
         super().__init__(path, endpoint, **kwargs)
+        if lines and not kwargs.get("description"):
+            # FastAPI would repeat the whole docstring; the summary already says line one.
+            self.description = "\n".join(lines[1:]).strip()
         if (self.body_field or self.dependant.query_params or self.dependant.path_params) and (
             422 not in self.responses
         ):

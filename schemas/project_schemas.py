@@ -39,8 +39,20 @@ def _web_url(value: str) -> str:
     return value
 
 
-FilePath = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_file_path)]
-WebUrl = Annotated[str, Field(max_length=2048), AfterValidator(_web_url)]
+FilePath = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PATH_LENGTH,
+        description="Relative POSIX path: up to 10 segments of letters, digits, '.', '_' and "
+        "'-'; no leading '/', no '.' or '..' segments",
+        json_schema_extra={"pattern": r"^(?!/)[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,9}$"},
+    ),
+    AfterValidator(_file_path),
+]
+WebUrl = Annotated[
+    str, Field(max_length=2048, json_schema_extra={"format": "uri"}), AfterValidator(_web_url)
+]
 ProjectName = Annotated[str, Field(min_length=1, max_length=100)]
 Description = Annotated[str, Field(max_length=2000)]
 Language = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9#+._-]+$")]

@@ -32,8 +32,20 @@ def _password(value: str) -> str:
     return value
 
 
-Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
-Password = Annotated[str, Field(max_length=1024), AfterValidator(_password)]
+Email = Annotated[
+    str, Field(max_length=320, json_schema_extra={"format": "email"}), AfterValidator(_email)
+]
+Password = Annotated[
+    str,
+    Field(
+        min_length=8,
+        max_length=128,
+        description=f"{PASSWORD_RULE[0].upper()}{PASSWORD_RULE[1:]}",
+        # Documents the rule for clients; the validator below enforces it.
+        json_schema_extra={"pattern": "^(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9]).{8,128}$"},
+    ),
+    AfterValidator(_password),
+]
 # Login accepts whatever was typed: the policy applies to new passwords only.
 AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
 FullName = Annotated[str, Field(min_length=1, max_length=200)]
