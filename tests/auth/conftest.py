@@ -1,13 +1,11 @@
 """Auth tests run against a real SMTP server, an OpenID provider and a GitHub look-alike."""
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 
 from backend.config import Settings
-from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, open_client
+from tests.conftest import GENEROUS_LIMITS
 from tests.peers import FakeGitHub, Recorded, SmtpSink, oidc_provider
 
 
@@ -50,9 +48,3 @@ def settings(
         oauth_github_api_url=f"{github.base}/api",
         **GENEROUS_LIMITS,  # the limit tests set their own
     )
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with open_client(create_app(settings)) as c:
-        yield c

@@ -1,16 +1,14 @@
 """Billing tests: localstripe and the Stripe-shaped front started once, an app per test."""
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
 from backend.config import Settings
-from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, open_client
+from tests.conftest import GENEROUS_LIMITS
 from tests.servers import ThreadedServer
 from tests.stripe_peers import (
     PRICE_PRO,
@@ -54,17 +52,6 @@ def settings(make_settings: Callable[..., Settings], fake_stripe: FakeStripe) ->
         stripe_rate_limit_backoff_s=0.01,
         **GENEROUS_LIMITS,
     )
-
-
-@pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with open_client(app) as c:
-        yield c
 
 
 @contextmanager

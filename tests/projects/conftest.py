@@ -1,32 +1,19 @@
 """Projects tests: an app with generous limits and two signed-in users."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from backend.config import Settings
-from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, open_client
+from tests.conftest import GENEROUS_LIMITS
 from tests.factories import signed_up
 
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(**GENEROUS_LIMITS)
-
-
-@pytest.fixture
-def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with open_client(app) as c:
-        yield c
 
 
 @pytest.fixture
