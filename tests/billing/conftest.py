@@ -2,7 +2,6 @@
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -62,12 +61,3 @@ def served(app: FastAPI) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-def customer_of(app: FastAPI, user_id: str) -> Any:
-    """The user's stored Stripe customer id, read from the database."""
-    from bson import ObjectId
-
-    return app.state.resources.mongo.db["users"].find_one(
-        {"_id": ObjectId(user_id)}, {"stripe_customer_id": 1}
-    )

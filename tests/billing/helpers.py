@@ -40,10 +40,17 @@ async def customer_id(
 ) -> str:
     """Run a checkout so the user has a Stripe customer, and return its id."""
     assert (await checkout(client, headers)).status_code == 201
-    with localstripe.client() as stripe:
-        customers = stripe.get("/v1/customers", params={"limit": 100}).json()["data"]
     me = (await client.get("/api/v2/auth/me", headers=headers)).json()
-    return next(c["id"] for c in customers if c.get("metadata", {}).get("user_id") == me["id"])
+    params: dict[str, str | int] = {"limit": 100}
+    with localstripe.client() as stripe:
+        while True:
+            page = stripe.get("/v1/customers", params=params).json()
+            for customer in page["data"]:
+                if customer.get("metadata", {}).get("user_id") == me["id"]:
+                    return str(customer["id"])
+            if not page["has_more"]:
+                raise AssertionError("no Stripe customer carries this user's id")
+            params["starting_after"] = page["data"][-1]["id"]
 
 
 async def subscribed(
