@@ -25,7 +25,7 @@ system-deps:
 
 run: $(VENV)/.runtime
 	@echo "Devora API on http://$(HOST):$(PORT) — docs at http://$(HOST):$(PORT)/docs"
-	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT) --no-access-log --no-proxy-headers
 
 test: $(VENV)/.dev system-deps
 	$(BIN)/pytest

@@ -29,6 +29,7 @@ def api_server(port: int, env: dict[str, str] | None = None) -> Iterator[str]:
             "--workers",
             "1",
             "--no-access-log",
+            "--no-proxy-headers",
         ],
         cwd=ROOT,
         env={**os.environ, **(env or {})},

@@ -60,6 +60,7 @@ def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
     }
     command = services["api"]["command"]
     assert command[command.index("--workers") + 1] == "2"
+    assert "--no-proxy-headers" in command  # TRUSTED_PROXIES alone decides
     env = services["api"]["environment"]
     for name in ("ENVIRONMENT", "MONGODB_URL", "REDIS_URL", "JWT_SECRET", "FRONTEND_ORIGINS"):
         assert name in env, name
