@@ -21,7 +21,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	touch $@
 
 system-deps:
-	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server)
+	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
 run: $(VENV)/.runtime
 	@echo "Devora API on http://$(HOST):$(PORT) — docs at http://$(HOST):$(PORT)/docs"
@@ -43,7 +43,7 @@ openapi: $(VENV)/.runtime
 	$(BIN)/python -m backend export-openapi --output openapi.yaml
 
 bench: $(VENV)/.dev
-	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk)
+	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
 
 clean:
