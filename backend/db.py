@@ -41,7 +41,9 @@ class Mongo:
                 appname="devora-api",
                 serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
                 connectTimeoutMS=settings.mongodb_timeout_ms,
-                timeoutMS=settings.mongodb_timeout_ms * 5,
+                # Not timeoutMS: client-side operation timeouts also stretch server selection
+                # to their length, and a request must fail fast when MongoDB is gone.
+                socketTimeoutMS=settings.mongodb_timeout_ms * 5,
             )
         self.db: AsyncDatabase[Document] = self.client.get_database(settings.mongodb_db)
         # Set once indexes exist and start-up data is in place (see main.prepare_database).

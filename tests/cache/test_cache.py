@@ -28,11 +28,13 @@ class Items:
         self.cache = cache
         self.source: dict[tuple[str, str], int] = {}
         self.reads = 0
+        self.source_read = asyncio.Event()  # set once a computation has read the source
 
     @cached(CacheConfig.PROJECT, scope=lambda owner, name: f"user:{owner}")
     async def get(self, owner: str, name: str) -> Item:
         self.reads += 1
         version = self.source.get((owner, name), 0)
+        self.source_read.set()
         await asyncio.sleep(0.01)  # a slow source widens the window for stampedes and races
         return Item(owner=owner, name=name, version=version)
 
@@ -92,7 +94,7 @@ async def test_concurrent_misses_compute_once(items: Items) -> None:
 
 async def test_a_read_after_a_write_never_joins_an_older_computation(items: Items) -> None:
     before = asyncio.create_task(items.get("alice", "a"))
-    await asyncio.sleep(0.005)  # that read is now inside its slow computation
+    await asyncio.wait_for(items.source_read.wait(), 5)  # it has read version 0 and is computing
     await items.update("alice", "a")
     after = await items.get("alice", "a")
     assert after.version == 1
