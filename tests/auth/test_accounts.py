@@ -140,3 +140,12 @@ async def test_openapi_declares_the_bearer_scheme_for_swagger(client: httpx.Asyn
     schemes = spec["components"]["securitySchemes"]
     assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/api/v2/auth/token"
     assert spec["paths"]["/api/v2/auth/me"]["get"]["security"] == [{"OAuth2PasswordBearer": []}]
+
+
+async def test_metrics_count_user_cache_hits_and_misses(client: httpx.AsyncClient) -> None:
+    _, headers = await signed_up(client)
+    for _ in range(3):
+        await client.get(ME, headers=headers)
+    text = (await client.get("/metrics")).text
+    assert 'cache_misses_total{cache="user"} 1.0' in text
+    assert 'cache_hits_total{cache="user"} 2.0' in text

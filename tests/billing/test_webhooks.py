@@ -180,3 +180,14 @@ async def test_localstripe_delivers_signed_events_to_us(
         stripe.post(
             "/_config/webhooks/devora", data={"url": "http://127.0.0.1:9/gone", "secret": "x"}
         )
+
+
+async def test_metrics_count_webhooks_by_outcome(client: httpx.AsyncClient) -> None:
+    payload = event("customer.created", {"id": "cus_m"})
+    await deliver(client, payload)
+    await deliver(client, payload)
+    await client.post(WEBHOOK, content=b"{}", headers={"Stripe-Signature": "t=1,v1=x"})
+    text = (await client.get("/metrics")).text
+    assert 'webhook_events_total{outcome="processed",type="customer.created"} 1.0' in text
+    assert 'webhook_events_total{outcome="duplicate",type="customer.created"} 1.0' in text
+    assert 'webhook_events_total{outcome="invalid",type="unknown"} 1.0' in text

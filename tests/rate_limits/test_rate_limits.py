@@ -174,3 +174,10 @@ def test_limited_routes_document_429(app: FastAPI) -> None:
 def test_bad_rate_limit_setting_is_refused(make_settings: Callable[..., Settings]) -> None:
     with pytest.raises(ValueError, match="not a rate limit"):
         make_settings(rate_limit_auth_login="lots")
+
+
+async def test_metrics_count_rejections(limited: httpx.AsyncClient) -> None:
+    for _ in range(4):
+        await limited.get(LIMITED)
+    text = (await limited.get("/metrics")).text
+    assert 'rate_limit_rejections_total{limit="default_anonymous"} 1.0' in text
