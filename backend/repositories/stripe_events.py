@@ -5,11 +5,10 @@ finds it; claiming it again is an atomic update that only a failed or abandoned 
 allows. Documents expire after 7 days.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -27,29 +26,11 @@ INDEXES = [
     IndexModel([("status", ASCENDING), ("type", ASCENDING)], name="status_type"),
 ]
 
-EventStatus = Literal["processed", "failed", "processing"]
-
 
 class Claim(Enum):
     NEW = "new"
     RETRY = "retry"
     DUPLICATE = "duplicate"
-
-
-class StoredEvent(BaseModel):
-    id: str
-    type: str
-    status: EventStatus
-    attempts: int
-    received_at: datetime
-    processed_at: datetime | None
-    error: str | None
-
-
-def _event(doc: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(
-        id=doc["_id"], **{k: doc.get(k) for k in StoredEvent.model_fields if k != "id"}
-    )
 
 
 class StripeEventRepository:
@@ -100,7 +81,3 @@ class StripeEventRepository:
                 }
             },
         )
-
-    async def get(self, event_id: str) -> StoredEvent | None:
-        doc = await self.collection.find_one({"_id": event_id}, {"payload": 0})
-        return _event(doc) if doc else None

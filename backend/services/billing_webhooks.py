@@ -5,7 +5,6 @@ is stored (or as old) is not trusted: the subscription is fetched from Stripe an
 stored, so `updated` before `created`, or `deleted` before `updated`, still ends right.
 """
 
-import json
 from typing import Any
 
 import structlog
@@ -65,10 +64,6 @@ class WebhookInbox:
             return WebhookReceipt(duplicate=True)
         await self.process(event)
         return WebhookReceipt(duplicate=False)
-
-    async def replay(self, event_id: str, payload: str) -> None:
-        """Handle a stored event again (admin)."""
-        await self.process(json.loads(payload))
 
     async def process(self, event: dict[str, Any]) -> None:
         try:
