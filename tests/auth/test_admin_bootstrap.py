@@ -52,47 +52,23 @@ async def test_existing_user_is_promoted_and_keeps_their_password(
     assert me["role"] == "admin"
 
 
+def create_admin(password: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `python -m backend create-admin` as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "backend", "create-admin", "--email", "a@example.com",
+         "--password", password],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
 def test_create_admin_cli_refuses_the_in_memory_database() -> None:
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "backend",
-            "create-admin",
-            "--email",
-            "a@example.com",
-            "--password",
-            "Admin-Pass-1",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = create_admin("Admin-Pass-1", env)
     assert result.returncode == 2
     assert "MONGODB_URL" in result.stderr
 
 
 def test_create_admin_cli_checks_the_password_policy() -> None:
-    env = {**os.environ, "MONGODB_URL": "mongodb://127.0.0.1:1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "backend",
-            "create-admin",
-            "--email",
-            "a@example.com",
-            "--password",
-            "weak",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = create_admin("weak", {**os.environ, "MONGODB_URL": "mongodb://127.0.0.1:1"})
     assert result.returncode == 2
     assert "password" in result.stderr
