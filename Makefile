@@ -2,11 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The local database (SecantusDB) lives in a virtualenv of its own: it runs as a separate
+# process and is never importable from the API's environment.
+DB_VENV := .venv-db
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format openapi bench system-deps clean
+.PHONY: run test lint format openapi bench system-deps clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +23,22 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(DB_VENV)/.installed: requirements-db.txt
+	$(PYTHON) -m venv $(DB_VENV)
+	$(DB_VENV)/bin/pip install --quiet -r requirements-db.txt
+	touch $@
+
 system-deps:
 	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
 
-run: $(VENV)/.runtime
-	@echo "Devora API on http://$(HOST):$(PORT) — docs at http://$(HOST):$(PORT)/docs"
-	$(BIN)/uvicorn backend.main:app --host $(HOST) --port $(PORT) --no-access-log --no-proxy-headers
+# Starts the local database (data in .data/mongodb), then the API; Ctrl-C stops both.
+run: $(VENV)/.runtime $(DB_VENV)/.installed
+	@$(BIN)/python -m backend dev --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev system-deps
+clean-data: $(VENV)/.runtime
+	$(BIN)/python -m backend clean-data
+
+test: $(VENV)/.dev $(DB_VENV)/.installed system-deps
 	$(BIN)/pytest
 
 lint: $(VENV)/.dev
@@ -42,9 +53,9 @@ format: $(VENV)/.dev
 openapi: $(VENV)/.runtime
 	$(BIN)/python -m backend export-openapi --output openapi.yaml
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev $(DB_VENV)/.installed
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DB_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend export-openapi | create-admin`; `--help` for options."""
+"""Command line: `python -m backend dev | clean-data | export-openapi | create-admin`; `--help`."""
 
 import argparse
 import asyncio
@@ -31,13 +31,6 @@ def _create_admin(args: argparse.Namespace) -> int:
     from schemas.user_schemas import UserCreate
 
     settings = load_settings()
-    if settings.mongodb_url is None:
-        print(
-            "MONGODB_URL is not set: the embedded database lives in memory, so an admin "
-            "created here would vanish. Set MONGODB_URL.",
-            file=sys.stderr,
-        )
-        return 2
     try:
         account = UserCreate(email=args.email, password=args.password)
     except ValidationError as exc:
@@ -71,9 +64,30 @@ async def _ensure_admin(settings: "Settings", email: str, password: str) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    from backend import dev
+
+    return dev.run(args.host, args.port, Path(args.data_dir), args.db_port)
+
+
+def _clean_data(args: argparse.Namespace) -> int:
+    from backend import dev
+
+    return dev.clean_data(Path(args.data_dir))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend")
     commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="start a local database and serve the API (make run)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--db-port", type=int, default=27117, help="port of the local database")
+    dev.add_argument("--data-dir", default=".data", help="where the local database keeps data")
+    dev.set_defaults(run=_dev)
+    clean = commands.add_parser("clean-data", help="delete the local database's data")
+    clean.add_argument("--data-dir", default=".data")
+    clean.set_defaults(run=_clean_data)
     export = commands.add_parser("export-openapi", help="write the OpenAPI document as YAML")
     export.add_argument("--output", default="openapi.yaml", help="file to write, or - for stdout")
     export.set_defaults(run=_export_openapi)

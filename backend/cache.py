@@ -231,6 +231,8 @@ class Cache:
         adapter: TypeAdapter[T],
     ) -> T:
         """The cached value; on a miss, computed once per process for concurrent callers."""
+        if self.ttls[entry.name] == 0:
+            return await compute()  # a TTL of 0 turns this cache off
         stem = f"{entry.name}:{arg_key}"
         ok, found = await self._backend_call(entry.name, lambda: self.backend.lookup(scope, stem))
         if ok and found is not None and found[1] is not None:

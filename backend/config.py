@@ -60,9 +60,14 @@ def _split_list(value: object) -> object:
 class Settings(BaseSettings):
     """Every knob of the service; names match the environment variables."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # Empty variables count as unset: docker-compose passes every setting, most of them empty.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     environment: Environment = Environment.DEVELOPMENT
+    # Optional only so that `export-openapi` and tests can build an app without a server;
+    # load_settings() refuses to run without one.
     mongodb_url: SecretStr | None = None
     mongodb_db: str = "devora"
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=30000)
@@ -115,11 +120,11 @@ class Settings(BaseSettings):
     quota_pro: int = Field(default=500, ge=0)
     quota_team: int = Field(default=2500, ge=0)
 
-    cache_ttl_project_list: int = Field(default=15 * 60, ge=1)
-    cache_ttl_project: int = Field(default=5 * 60, ge=1)
-    cache_ttl_user: int = Field(default=60, ge=1)
-    cache_ttl_invoices: int = Field(default=3 * 60, ge=1)
-    cache_ttl_plans: int = Field(default=6 * 3600, ge=1)
+    cache_ttl_project_list: int = Field(default=15 * 60, ge=0)
+    cache_ttl_project: int = Field(default=5 * 60, ge=0)
+    cache_ttl_user: int = Field(default=60, ge=0)
+    cache_ttl_invoices: int = Field(default=3 * 60, ge=0)
+    cache_ttl_plans: int = Field(default=6 * 3600, ge=0)
 
     rate_limit_auth_login: RateLimitText = "5/minute"
     rate_limit_auth_register: RateLimitText = "10/hour"
@@ -178,13 +183,22 @@ class Settings(BaseSettings):
         return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in self.trusted_proxies)
 
 
+NO_DATABASE = (
+    "MONGODB_URL is not set: `make run` starts a local database and sets it for you, "
+    "or point MONGODB_URL at a MongoDB server (mongodb://host:27017/?replicaSet=rs0)"
+)
+
+
 def load_settings() -> Settings:
-    """Settings from the environment; a bad value stops the process with a readable message."""
+    """Settings from the environment; a bad or missing value stops the process with one line."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']).upper() or 'settings'}: {error['msg']}"
             for error in exc.errors()
         )
         raise SystemExit(f"Invalid configuration: {problems}") from None
+    if settings.mongodb_url is None:
+        raise SystemExit(NO_DATABASE)
+    return settings

@@ -1,4 +1,4 @@
-"""The MongoDB client: a real replica set in production, the in-memory engine otherwise."""
+"""The MongoDB client: MongoDB in production, SecantusDB (MongoDB wire) locally and in tests."""
 
 import asyncio
 from typing import Any
@@ -7,9 +7,8 @@ import structlog
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
-from pymongo_async_mock import AsyncMongoMockClient
 
-from backend.config import Settings
+from backend.config import NO_DATABASE, Settings
 from backend.repositories import INDEXES
 
 log = structlog.get_logger("devora.db")
@@ -28,23 +27,22 @@ class Mongo:
     """Owns the client, the database handle and the state of index creation."""
 
     def __init__(self, settings: Settings) -> None:
-        self.timeout_s = settings.mongodb_timeout_ms / 1000
-        self.is_embedded = settings.mongodb_url is None
-        self.client: Any
         if settings.mongodb_url is None:
-            log.warning("mongodb_embedded", detail="MONGODB_URL unset: in-memory, nothing kept")
-            self.client = AsyncMongoMockClient(tz_aware=True)
-        else:
-            self.client = AsyncMongoClient(
-                settings.mongodb_url.get_secret_value(),
-                tz_aware=True,
-                appname="devora-api",
-                serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
-                connectTimeoutMS=settings.mongodb_timeout_ms,
-                # Not timeoutMS: client-side operation timeouts also stretch server selection
-                # to their length, and a request must fail fast when MongoDB is gone.
-                socketTimeoutMS=settings.mongodb_timeout_ms * 5,
-            )
+            raise ValueError(NO_DATABASE)
+        self.timeout_s = settings.mongodb_timeout_ms / 1000
+        self.client: AsyncMongoClient[Document] = AsyncMongoClient(
+            settings.mongodb_url.get_secret_value(),
+            tz_aware=True,
+            appname="devora-api",
+            # Acknowledged by a majority of the replica set, so a failover cannot roll back
+            # a write we answered for. MongoDB's default for replica sets; stated, not assumed.
+            w="majority",
+            serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+            connectTimeoutMS=settings.mongodb_timeout_ms,
+            # Not timeoutMS: client-side operation timeouts also stretch server selection
+            # to their length, and a request must fail fast when MongoDB is gone.
+            socketTimeoutMS=settings.mongodb_timeout_ms * 5,
+        )
         self.db: AsyncDatabase[Document] = self.client.get_database(settings.mongodb_db)
         # Set once indexes exist and start-up data is in place (see main.prepare_database).
         self.ready = asyncio.Event()
@@ -70,5 +68,4 @@ class Mongo:
             return
 
     async def close(self) -> None:
-        if not self.is_embedded:
-            await self.client.close()
+        await self.client.close()

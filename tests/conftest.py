@@ -1,7 +1,9 @@
-"""Fixtures: a real redis-server for the session, the app with its lifespan, an HTTP client."""
+"""Fixtures: real redis-server and MongoDB-wire servers, the app with its lifespan, a client."""
 
 import asyncio
+import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,10 +12,11 @@ import httpx
 import pytest
 import redis as redis_sync
 from fastapi import FastAPI
+from pymongo import MongoClient
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.servers import RedisServer
+from tests.servers import MongoServer, RedisServer
 
 TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123"
 # For suites that are not about rate limits.
@@ -33,6 +36,28 @@ def redis_server() -> Iterator[RedisServer]:
     server.close()
 
 
+@pytest.fixture(scope="session")
+def mongo_url() -> Iterator[str]:
+    """`MONGODB_TEST_URL` (any MongoDB, e.g. a real mongod), else one `secantusd-py` per run."""
+    if url := os.environ.get("MONGODB_TEST_URL"):
+        yield url
+        return
+    server = MongoServer().start()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def database_names(mongo_url: str) -> Iterator[list[str]]:
+    """The databases this test's apps used; dropped afterwards."""
+    names: list[str] = []
+    yield names
+    if names:
+        with MongoClient(mongo_url, serverSelectionTimeoutMS=5000) as client:
+            for name in names:
+                client.drop_database(name)
+
+
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     with redis_sync.Redis.from_url(redis_server.url) as client:
@@ -41,12 +66,18 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def make_settings(redis_url: str) -> Callable[..., Settings]:
-    """Settings for a test app: real Redis, embedded MongoDB (fresh per app)."""
+def make_settings(
+    redis_url: str, mongo_url: str, database_names: list[str]
+) -> Callable[..., Settings]:
+    """Settings for a test app: real Redis, a fresh database on the test MongoDB server."""
 
     def make(**overrides: Any) -> Settings:
+        database = f"test_{uuid.uuid4().hex[:16]}"
+        database_names.append(database)
         values: dict[str, Any] = {
             "environment": "test",
+            "mongodb_url": mongo_url,
+            "mongodb_db": database,
             "redis_url": redis_url,
             "jwt_secret": TEST_JWT_SECRET,
             "log_level": "warning",
@@ -69,12 +100,15 @@ def app(settings: Settings) -> FastAPI:
 
 
 @asynccontextmanager
-async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app, with the app's lifespan running around it."""
+async def open_client(app: FastAPI, *, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app, with the app's lifespan running around it.
+
+    `ready`: wait until indexes exist, so no test races start-up (False for a database that
+    is meant to be unreachable).
+    """
     async with app.router.lifespan_context(app):
-        if app.state.settings.mongodb_url is None:
-            # The embedded engine is ready at once; wait so no test races start-up.
-            await asyncio.wait_for(app.state.resources.mongo.ready.wait(), 10)
+        if ready:
+            await asyncio.wait_for(app.state.resources.mongo.ready.wait(), 30)
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client

@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from backend.dev import local_url, start_secantusd, stop, wait_for_mongodb
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -77,6 +79,31 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MongoServer:
+    """A throw-away `secantusd-py` (MongoDB wire protocol) in memory on a free loopback port."""
+
+    def __init__(self, cache_size: str = "512M") -> None:
+        self.port = free_port()
+        self.cache_size = cache_size
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return local_url(self.port)
+
+    def start(self) -> "MongoServer":
+        self.process = start_secantusd(
+            ":memory:", self.port, subprocess.DEVNULL, extra=["--cache-size", self.cache_size]
+        )
+        wait_for_mongodb(self.url, self.process, timeout_s=60)
+        return self
+
+    def close(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
 
 
 class ThreadedServer:

@@ -8,9 +8,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from backend.config import Settings
 from tests.billing.conftest import served
 from tests.billing.helpers import WEBHOOK, customer_id, deliver
 from tests.factories import signed_up
+from tests.query_plans import collection_scans, recorded_commands
 from tests.stripe_peers import WEBHOOK_SECRET, FakeStripe, LocalStripe, event, sign, wait_until
 
 
@@ -191,3 +193,20 @@ async def test_metrics_count_webhooks_by_outcome(client: httpx.AsyncClient) -> N
     assert 'webhook_events_total{outcome="processed",type="customer.created"} 1.0' in text
     assert 'webhook_events_total{outcome="duplicate",type="customer.created"} 1.0' in text
     assert 'webhook_events_total{outcome="invalid",type="unknown"} 1.0' in text
+
+
+async def test_webhook_queries_use_an_index(
+    client: httpx.AsyncClient, localstripe: LocalStripe, settings: Settings
+) -> None:
+    """The event by id, the user by Stripe customer: new, duplicate and subscription events."""
+    _, headers = await signed_up(client)
+    customer = await customer_id(client, headers, localstripe)
+    payload = event("customer.subscription.created", localstripe.subscribe(customer))
+    with recorded_commands(settings.mongodb_db) as commands:
+        assert (await deliver(client, payload)).json()["duplicate"] is False
+        assert (await deliver(client, payload)).json()["duplicate"] is True
+        invoice = event("invoice.paid", {"id": "in_q", "object": "invoice", "customer": customer})
+        assert (await deliver(client, invoice)).status_code == 200
+    url = settings.mongodb_url.get_secret_value()  # type: ignore[union-attr]
+    assert any(c.get("findAndModify") == "stripe_events" for c in commands)
+    assert collection_scans(url, settings.mongodb_db, commands) == []

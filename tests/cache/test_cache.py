@@ -47,7 +47,11 @@ class Items:
 async def items(
     request: pytest.FixtureRequest, make_settings: Callable[..., Settings]
 ) -> AsyncIterator[Items]:
-    settings = make_settings() if request.param == "redis" else make_settings(redis_url=None)
+    # A generous Redis timeout: these tests are about caching, not about a loaded machine
+    # opening 50 connections at once within the production default of 100 ms.
+    settings = make_settings(redis_timeout_s=1.0)
+    if request.param == "memory":
+        settings = make_settings(redis_url=None)
     redis = create_redis(settings)
     yield Items(Cache(settings, Metrics(), redis))
     if redis is not None:
@@ -219,3 +223,16 @@ async def test_invalidation_lost_in_an_outage_is_not_served_stale(
 
     assert (await items.get("alice", "a")).version == 1
     await redis.aclose()
+
+
+async def test_a_ttl_of_zero_turns_the_cache_off(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(cache_ttl_project=0)
+    redis = create_redis(settings)
+    items = Items(Cache(settings, Metrics(), redis))
+    try:
+        await items.get("alice", "a")
+        await items.get("alice", "a")
+    finally:
+        if redis is not None:
+            await redis.aclose()
+    assert items.reads == 2

@@ -1,22 +1,54 @@
-"""The MongoDB wrapper: embedded mode, idempotent index creation."""
+"""The database: a real MongoDB-wire server, declared indexes, index-backed queries."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-import structlog
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, MongoClient
 from pymongo.errors import DuplicateKeyError
 
-from backend.config import Settings
+from backend.config import NO_DATABASE, Settings, load_settings
 from backend.db import Mongo
+from backend.repositories import INDEXES
+from tests.factories import PASSWORD, bearer, login, register
+from tests.query_plans import collection_scans, recorded_commands
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_embedded_mode_is_announced_once(make_settings: Callable[..., Settings]) -> None:
-    with structlog.testing.capture_logs() as logs:
-        mongo = Mongo(make_settings())
-    assert mongo.is_embedded
-    assert [entry["event"] for entry in logs] == ["mongodb_embedded"]
-    assert logs[0]["log_level"] == "warning"
+def test_settings_without_a_database_stop_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MONGODB_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    with pytest.raises(SystemExit) as stopped:
+        load_settings()
+    assert stopped.value.code == NO_DATABASE
+
+
+def test_server_without_a_database_refuses_to_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "backend.main:app", "--port", "1"],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert NO_DATABASE in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_writes_wait_for_a_majority(make_settings: Callable[..., Settings]) -> None:
+    mongo = Mongo(make_settings())
+    try:
+        assert mongo.db.write_concern.document == {"w": "majority"}
+    finally:
+        await mongo.close()
 
 
 async def test_index_creation_is_idempotent_and_enforced(
@@ -24,8 +56,89 @@ async def test_index_creation_is_idempotent_and_enforced(
 ) -> None:
     mongo = Mongo(make_settings())
     indexes = {"things": [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")]}
-    await mongo.ensure_indexes(indexes)
-    await mongo.ensure_indexes(indexes)
-    await mongo.db["things"].insert_one({"email": "a@example.com"})
-    with pytest.raises(DuplicateKeyError):
+    try:
+        await mongo.ensure_indexes(indexes)
+        await mongo.ensure_indexes(indexes)
         await mongo.db["things"].insert_one({"email": "a@example.com"})
+        with pytest.raises(DuplicateKeyError):
+            await mongo.db["things"].insert_one({"email": "a@example.com"})
+    finally:
+        await mongo.close()
+
+
+_INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression")
+
+
+def _declared(model: IndexModel) -> dict[str, Any]:
+    doc = model.document
+    return {"key": list(doc["key"].items()), **{k: doc[k] for k in _INDEX_OPTIONS if k in doc}}
+
+
+def _existing(info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": [(field, int(order)) for field, order in info["key"]],
+        **{k: info[k] for k in _INDEX_OPTIONS if k in info},
+    }
+
+
+async def test_every_declared_index_exists_as_declared(client: httpx.AsyncClient) -> None:
+    db = client._transport.app.state.resources.mongo.db  # type: ignore[attr-defined]
+    for collection, models in INDEXES.items():
+        info = await db[collection].index_information()
+        for model in models:
+            name = model.document["name"]
+            assert name in info, f"{collection}.{name} is missing"
+            assert _existing(info[name]) == _declared(model), f"{collection}.{name}"
+
+
+async def test_per_request_queries_use_an_index(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Sign-up, sign-in, refresh, the project list, a project and its edits: no COLLSCAN."""
+    database = settings.mongodb_db
+    url = settings.mongodb_url.get_secret_value()  # type: ignore[union-attr]
+    with recorded_commands(database) as commands:
+        user = await register(client)
+        tokens = await login(client, user["email"], PASSWORD)
+        tokens = (
+            await client.post(
+                "/api/v2/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+            )
+        ).json()
+        headers = bearer(tokens)
+        assert (await client.get("/api/v2/auth/me", headers=headers)).status_code == 200
+        created = await client.post("/api/v2/projects", json={"name": "P"}, headers=headers)
+        project = created.json()["id"]
+        for sort in ("-updated_at", "name", "created_at"):
+            listed = await client.get(
+                "/api/v2/projects", params={"sort": sort, "search": "p"}, headers=headers
+            )
+            assert listed.status_code == 200
+        assert (await client.get(f"/api/v2/projects/{project}", headers=headers)).status_code == 200
+        await client.put(
+            f"/api/v2/projects/{project}/files",
+            json={"path": "a.py", "content": "x = 1\n"},
+            headers=headers,
+        )
+        await client.post(
+            f"/api/v2/projects/{project}/messages",
+            json={"role": "user", "content": "hi"},
+            headers=headers,
+        )
+        await client.get(f"/api/v2/projects/{project}/messages", headers=headers)
+        await client.post("/api/v2/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert len(commands) > 10
+    assert collection_scans(url, database, commands) == []
+
+
+def test_a_collection_scan_is_reported(mongo_url: str) -> None:
+    """The check above can fail: an unindexed filter shows up as a COLLSCAN."""
+    with MongoClient(mongo_url) as client:
+        client["plans_probe"]["things"].insert_one({"colour": "red"})
+        try:
+            scans = collection_scans(
+                mongo_url, "plans_probe", [{"find": "things", "filter": {"colour": "red"}}]
+            )
+        finally:
+            client.drop_database("plans_probe")
+    assert len(scans) == 1

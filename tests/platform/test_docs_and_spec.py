@@ -4,9 +4,11 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from fastapi import FastAPI
 
+from backend.config import Settings
 from backend.openapi_export import openapi_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,3 +67,25 @@ def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
     for name in ("ENVIRONMENT", "MONGODB_URL", "REDIS_URL", "JWT_SECRET", "FRONTEND_ORIGINS"):
         assert name in env, name
     assert env["ENVIRONMENT"] == "production"
+
+
+def test_compose_passes_every_deployment_setting_through_empty_by_default() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    env = compose["services"]["api"]["environment"]
+    prefixes = ("stripe_", "smtp_", "oauth_", "admin_", "public_app_url")
+    wanted = {name.upper() for name in Settings.model_fields if name.startswith(prefixes)}
+    assert wanted <= set(env)
+    assert all(env[name] == f"${{{name}:-}}" for name in wanted)
+
+
+def test_empty_environment_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_FROM", "")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.smtp_from == Settings.model_fields["smtp_from"].default
+    assert settings.stripe_secret_key is None
+
+
+def test_docker_build_context_leaves_local_state_out() -> None:
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".venv", ".venv-db", ".data", ".env", ".git"} <= set(ignored)

@@ -55,7 +55,7 @@ async def test_readyz_with_unreachable_mongodb_is_503_quickly(
     make_settings: Callable[..., Settings],
 ) -> None:
     app = create_app(make_settings(mongodb_url="mongodb://127.0.0.1:1"))
-    async with open_client(app) as client:
+    async with open_client(app, ready=False) as client:
         started = time.monotonic()
         response = await client.get("/readyz")
         elapsed = time.monotonic() - started
@@ -71,7 +71,7 @@ async def test_requests_with_mongodb_down_are_503_not_500(
     make_settings: Callable[..., Settings],
 ) -> None:
     app = create_app(make_settings(mongodb_url="mongodb://127.0.0.1:1", mongodb_timeout_ms=500))
-    async with open_client(app) as client:
+    async with open_client(app, ready=False) as client:
         started = time.monotonic()
         response = await client.post(
             "/api/v2/auth/register", json={"email": "a@example.com", "password": "Secret123"}
