@@ -1,14 +1,17 @@
 """Webhook inbox load: pre-signed Stripe events replayed by wrk (signature checks included)."""
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from bench import engine
 from bench.wrk import Result, run_wrk
 
 WEBHOOK_SECRET = "whsec_bench_secret"
@@ -63,10 +66,21 @@ def _outcomes(base: str) -> dict[str, float]:
     return counts
 
 
+@dataclass
+class InboxRun:
+    result: Result
+    outcomes: dict[str, float]
+    ceiling_per_s: float  # the engine alone, for the same operations
+
+    @property
+    def share(self) -> float:
+        return self.result.requests_per_s / self.ceiling_per_s
+
+
 def run(
-    base: str, tmp: Path, *, duration_s: int, connections: int
-) -> list[tuple[Result, dict[str, float]]]:
-    """(result, outcomes during the run) for new events, then for one event delivered again."""
+    base: str, tmp: Path, *, mongo_url: str, database: str, duration_s: int, connections: int
+) -> list[InboxRun]:
+    """New events, then one event delivered again; each beside the engine's own rate."""
     script = tmp / "webhooks.lua"
     script.write_text(SCRIPT)
     new = tmp / "new.tsv"
@@ -78,8 +92,12 @@ def run(
     sig, body = line.split("\t", 1)
     httpx.post(base + PATH, content=body, headers={"Stripe-Signature": sig}).raise_for_status()
 
+    duplicate_id = json.loads(body)["id"]
     results = []
-    for name, events in (("new events", new), ("duplicate deliveries", duplicate)):
+    for kind, name, events in (
+        ("new", "new events", new),
+        ("duplicate", "duplicate deliveries", duplicate),
+    ):
         before = _outcomes(base)
         result = run_wrk(
             f"POST webhook ({name})",
@@ -88,7 +106,21 @@ def run(
             connections=connections,
             script=script,
             script_args=[str(events)],
+            # Where the engine slows with size a request can wait seconds behind the others;
+            # counted late rather than dropped as a timeout.
+            timeout_s=60,
         )
         after = _outcomes(base)
-        results.append((result, {k: after.get(k, 0) - before.get(k, 0) for k in after}))
+        ceiling = asyncio.run(
+            engine.ceiling(
+                mongo_url,
+                database,
+                kind,
+                duration_s=duration_s,
+                workers=connections,
+                duplicate_id=duplicate_id,
+            )
+        )
+        outcomes = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        results.append(InboxRun(result, outcomes, ceiling))
     return results

@@ -48,10 +48,14 @@ def run_wrk(
     script: Path | None = None,
     script_args: list[str] | None = None,
     headers: dict[str, str] | None = None,
+    timeout_s: int = 2,
 ) -> Result:
     ensure_loopback(url)
     duration_s = min(duration_s, MAX_DURATION_S)
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={timeout_s}s",
+        "--latency",
+    ]  # fmt: skip
     for key, value in (headers or {}).items():
         command += ["-H", f"{key}: {value}"]
     if script is not None:
