@@ -29,6 +29,7 @@ from backend.security import AccessClaims, InvalidToken
 from backend.services.auth import AccountDisabled, AuthService
 from backend.services.billing import BillingService
 from backend.services.billing_webhooks import WebhookInbox
+from backend.services.generation import GenerationService, generation_service
 from backend.services.oauth import OAuthService
 from backend.services.projects import ProjectService
 from backend.services.users import UserService
@@ -139,6 +140,13 @@ async def project_service(resources: ResourcesDep) -> ProjectService:
 
 
 ProjectServiceDep = Annotated[ProjectService, Depends(project_service)]
+
+
+async def get_generation_service(resources: ResourcesDep) -> GenerationService:
+    return generation_service(resources)
+
+
+GenerationServiceDep = Annotated[GenerationService, Depends(get_generation_service)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Command line: `python -m backend dev | clean-data | export-openapi | create-admin`; `--help`."""
+"""Command line: `python -m backend dev | worker | clean-data | export-openapi | create-admin`."""
 
 import argparse
 import asyncio
@@ -64,6 +64,14 @@ async def _ensure_admin(settings: "Settings", email: str, password: str) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from backend.config import load_settings
+    from backend.worker import run_worker
+
+    asyncio.run(run_worker(load_settings(), args.concurrency))
+    return 0
+
+
 def _dev(args: argparse.Namespace) -> int:
     from backend import dev
 
@@ -85,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--db-port", type=int, default=27117, help="port of the local database")
     dev.add_argument("--data-dir", default=".data", help="where the local database keeps data")
     dev.set_defaults(run=_dev)
+    worker = commands.add_parser("worker", help="run generation jobs from the Redis queue")
+    worker.add_argument("--concurrency", type=int, default=None, help="jobs at once")
+    worker.set_defaults(run=_worker)
     clean = commands.add_parser("clean-data", help="delete the local database's data")
     clean.add_argument("--data-dir", default=".data")
     clean.set_defaults(run=_clean_data)

@@ -1,10 +1,12 @@
 """The MongoDB client: MongoDB in production, SecantusDB (MongoDB wire) locally and in tests."""
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
@@ -14,6 +16,7 @@ from backend.repositories import INDEXES
 log = structlog.get_logger("devora.db")
 
 Document = dict[str, Any]
+T = TypeVar("T")
 
 # MongoDB unreachable or too slow: the request answers 503 rather than 500 (or a hang).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -66,6 +69,12 @@ class Mongo:
                 delay = min(delay * 2, 30)
                 continue
             return
+
+    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+        """Run `work` in a multi-document transaction, retried on transient errors (write
+        conflicts included) by PyMongo's `with_transaction`."""
+        async with self.client.start_session() as session:
+            return await session.with_transaction(work)
 
     async def close(self) -> None:
         await self.client.close()

@@ -31,17 +31,22 @@ from backend.errors import (
     error_for_status,
     problem_response,
 )
+from backend.generation.events import EventHub
+from backend.generation.runner import job_runner, keep_queue_depth, reap_forever, recover_queued
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import configured_providers
 from backend.integrations.stripe_gateway import StripeGateway
+from backend.jobs import JobQueue, create_broker
 from backend.logs import configure_logging
 from backend.metrics import Metrics
 from backend.middleware import RequestContextMiddleware, request_id_of
 from backend.rate_limiter import RateLimiter
 from backend.redis_client import create_redis
+from backend.repositories.jobs import EVENTS as JOB_EVENTS
 from backend.repositories.users import UserRepository
 from backend.resources import Resources
 from backend.security import PasswordHasher, TokenSigner
+from backend.services.generation import GenerationService, generation_service
 from backend.services.users import UserService
 
 log = structlog.get_logger("devora.app")
@@ -52,10 +57,11 @@ OPENAPI_URL = "/openapi.json"
 def build_resources(settings: Settings, metrics: Metrics) -> Resources:
     """Every client the app uses, created once per process."""
     redis = create_redis(settings)
+    mongo = Mongo(settings)
     return Resources(
         settings=settings,
         metrics=metrics,
-        mongo=Mongo(settings),
+        mongo=mongo,
         redis=redis,
         cache=Cache(settings, metrics, redis),
         rate_limiter=RateLimiter(settings, metrics, redis),
@@ -64,6 +70,8 @@ def build_resources(settings: Settings, metrics: Metrics) -> Resources:
         mailer=Mailer(settings),
         oauth_providers=configured_providers(settings),
         stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
+        queue=JobQueue(create_broker(settings), settings.job_enqueue_timeout_s),
+        hub=EventHub(mongo.db[JOB_EVENTS], metrics.sse_connections),
     )
 
 
@@ -83,6 +91,7 @@ async def prepare_database(resources: Resources) -> None:
 
 
 async def close_resources(resources: Resources) -> None:
+    await resources.hub.close()
     await resources.mailer.close()
     for provider in resources.oauth_providers.values():
         await provider.aclose()
@@ -93,6 +102,29 @@ async def close_resources(resources: Resources) -> None:
     await resources.mongo.close()
 
 
+def start_job_services(
+    resources: Resources, prepared: "asyncio.Task[None]"
+) -> list["asyncio.Task[None]"]:
+    """Without Redis this process also runs the jobs (and reaps them); with Redis, workers do.
+    Either way it keeps the queue-depth gauge for /metrics."""
+
+    def service() -> "GenerationService":
+        return generation_service(resources)
+
+    settings = resources.settings
+    tasks = [asyncio.create_task(keep_queue_depth(service, resources.metrics, prepared))]
+    if resources.queue.is_in_process:
+        resources.queue.serve(job_runner(service, resources.queue, settings))
+
+        async def run_jobs() -> None:
+            await prepared
+            await recover_queued(service(), resources.queue)
+            await reap_forever(service, resources.queue, settings)
+
+        tasks.append(asyncio.create_task(run_jobs(), name="in-process-jobs"))
+    return tasks
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build every client once; close them all on the way out."""
@@ -101,14 +133,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Retried in the background, so a MongoDB outage at boot leaves the API up and
     # /readyz honest instead of crash-looping.
     prepare_task = asyncio.create_task(prepare_database(resources), name="prepare-database")
+    await resources.queue.broker.startup()
+    background = start_job_services(resources, prepare_task)
     log.info("startup", environment=settings.environment.value, version=__version__)
     try:
         yield
     finally:
-        prepare_task.cancel()
+        for task in (prepare_task, *background):
+            task.cancel()
         # Bounded: PyMongo's server selection can sit on a cancelled wait until the client
         # closes, and shutdown must never hang on an unreachable database.
-        await asyncio.wait({prepare_task}, timeout=2)
+        await asyncio.wait({prepare_task, *background}, timeout=2)
+        await resources.queue.drain()
+        await resources.queue.broker.shutdown()
         await close_resources(resources)
         log.info("shutdown")
 

@@ -76,6 +76,30 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.jobs = Counter(
+            "generation_jobs_total",
+            "Generation jobs by kind and outcome (accepted, succeeded, failed, canceled).",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.job_duration = Histogram(
+            "generation_job_duration_seconds",
+            "From start to end of a generation job, by kind and outcome.",
+            ["kind", "status"],
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800),
+            registry=self.registry,
+        )
+        self.job_queue_depth = Gauge(
+            "generation_jobs_queued",
+            "Generation jobs waiting for a runner (read from MongoDB every few seconds).",
+            registry=self.registry,
+        )
+        self.sse_connections = Gauge(
+            "sse_connections_active",
+            "Open job event streams in this process.",
+            registry=self.registry,
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         labels = (method, route, str(status))
         self.requests.labels(*labels).inc()

@@ -7,9 +7,11 @@ from redis.asyncio import Redis
 from backend.cache import Cache
 from backend.config import Settings
 from backend.db import Mongo
+from backend.generation.events import EventHub
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import OAuthProvider
 from backend.integrations.stripe_gateway import StripeGateway
+from backend.jobs import JobQueue
 from backend.metrics import Metrics
 from backend.rate_limiter import RateLimiter
 from backend.security import PasswordHasher, TokenSigner
@@ -28,3 +30,5 @@ class Resources:
     mailer: Mailer
     oauth_providers: dict[str, OAuthProvider]
     stripe: StripeGateway | None
+    queue: JobQueue
+    hub: EventHub

@@ -24,7 +24,8 @@ GENEROUS_LIMITS = {
     f"rate_limit_{name}": "100000/minute"
     for name in (
         "auth_login", "auth_register", "auth_password_forgot", "auth_verify_request",
-        "default_user", "default_anonymous", "stripe_webhook",
+        "default_user", "default_anonymous", "stripe_webhook", "generate_agentic",
+        "generate_fullstack",
     )
 }  # fmt: skip
 

@@ -6,7 +6,15 @@ creates them at start-up.
 
 from pymongo import IndexModel
 
-from backend.repositories import auth_tokens, messages, projects, stripe_events, users
+from backend.repositories import (
+    auth_tokens,
+    generation_usage,
+    jobs,
+    messages,
+    projects,
+    stripe_events,
+    users,
+)
 
 INDEXES: dict[str, list[IndexModel]] = {
     users.COLLECTION: users.INDEXES,
@@ -14,4 +22,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     messages.COLLECTION: messages.INDEXES,
     stripe_events.COLLECTION: stripe_events.INDEXES,
     **auth_tokens.INDEXES,
+    **jobs.INDEXES,
+    **generation_usage.INDEXES,
 }

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.repositories.base import utcnow
@@ -32,14 +33,20 @@ class MessageRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[COLLECTION]
 
-    async def create(self, project_id: str, role: str, content: str) -> Message:
+    async def create(
+        self,
+        project_id: str,
+        role: str,
+        content: str,
+        session: AsyncClientSession | None = None,
+    ) -> Message:
         doc: dict[str, Any] = {
             "project_id": project_id,
             "role": role,
             "content": content,
             "created_at": utcnow(),
         }
-        doc["_id"] = (await self.collection.insert_one(doc)).inserted_id
+        doc["_id"] = (await self.collection.insert_one(doc, session=session)).inserted_id
         return _message(doc)
 
     async def page(self, project_id: str, *, page: int, limit: int) -> tuple[list[Message], int]:

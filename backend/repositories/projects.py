@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from backend.repositories.base import object_id, utcnow
@@ -113,7 +114,12 @@ class ProjectRepository:
         return {"_id": oid, "owner_id": owner_id} if oid else None
 
     async def create(
-        self, owner_id: str, name: str, description: str, files: list[ProjectFile]
+        self,
+        owner_id: str,
+        name: str,
+        description: str,
+        files: list[ProjectFile],
+        session: AsyncClientSession | None = None,
     ) -> Project:
         now = utcnow()
         doc: dict[str, Any] = {
@@ -129,7 +135,7 @@ class ProjectRepository:
             "created_at": now,
             "updated_at": now,
         }
-        doc["_id"] = (await self.collection.insert_one(doc)).inserted_id
+        doc["_id"] = (await self.collection.insert_one(doc, session=session)).inserted_id
         return _project(doc)
 
     async def page(
@@ -147,10 +153,39 @@ class ProjectRepository:
         total = await self.collection.count_documents(query)
         return [_summary(doc) for doc in docs], total
 
-    async def get(self, owner_id: str, project_id: str) -> Project | None:
+    async def get(
+        self, owner_id: str, project_id: str, session: AsyncClientSession | None = None
+    ) -> Project | None:
         key = self._key(owner_id, project_id)
-        doc = await self.collection.find_one(key) if key else None
+        doc = await self.collection.find_one(key, session=session) if key else None
         return _project(doc) if doc else None
+
+    async def replace_files(
+        self,
+        owner_id: str,
+        project_id: str,
+        version: int,
+        files: list[ProjectFile],
+        session: AsyncClientSession | None = None,
+    ) -> bool:
+        """Write the whole file list at once, if the project is still at `version`."""
+        key = self._key(owner_id, project_id)
+        if key is None:
+            return False
+        result = await self.collection.update_one(
+            {**key, "version": version},
+            {
+                "$set": {
+                    "files": [file.model_dump() for file in files],
+                    "file_count": len(files),
+                    "total_size": sum(file.size for file in files),
+                    "updated_at": utcnow(),
+                },
+                "$inc": {"version": 1},
+            },
+            session=session,
+        )
+        return result.modified_count == 1
 
     async def exists(self, owner_id: str, project_id: str) -> bool:
         key = self._key(owner_id, project_id)

@@ -1,0 +1,1 @@
+"""The full-stack generator and the job kind that runs it."""

@@ -1,0 +1,36 @@
+"""The `fullstack` job: generate from the spec (off the event loop), stage, hand over."""
+
+import anyio
+
+from backend.generation.fullstack.generator import generate
+from backend.generation.outcome import Output
+from backend.generation.runner import JobContext
+from backend.repositories.jobs import Job
+from backend.services.projects import language_of
+from schemas.generation_schemas import FullstackCreate
+
+
+def spec_summary(spec: FullstackCreate) -> str:
+    models = ", ".join(model.name for model in spec.data_models)
+    features = ", ".join(spec.features) or "no extra features"
+    return (
+        f"Generate {spec.project_name}: a {spec.framework} API on {spec.database} "
+        f"with {models}; {features}."
+    )
+
+
+async def run_fullstack(job: Job, context: JobContext) -> Output:
+    spec = FullstackCreate.model_validate(job.request)
+    await context.progress(10, "designing")
+    files = await anyio.to_thread.run_sync(generate, spec)
+    await context.progress(60, "writing files")
+    await context.stage(dict(files), {path: language_of(path) for path in files})
+    await context.progress(90, "applying")
+    summary = (
+        f"Generated {len(files)} files: a {spec.framework} project on {spec.database} with "
+        f"{len(spec.data_models)} resource(s), tests, README and settings."
+    )
+    return Output(
+        files=dict(files), summary=summary, project_name=spec.project_name,
+        prompt=spec_summary(spec),
+    )  # fmt: skip

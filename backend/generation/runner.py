@@ -1,0 +1,248 @@
+"""Runs one job: claim it, beat, execute its kind, and end it exactly once.
+
+The runner is the queue's one entry point (`run(job_id, owner_id)`). It knows nothing of
+HTTP or taskiq. A heartbeat task keeps the claim fresh and brings the owner's cancel request
+in; if the claim is lost (the reaper gave the job to another runner) this runner stops
+without touching the job. Cancelled from outside (a worker shutting down), it puts the job
+back in the queue.
+"""
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from backend.config import Settings
+from backend.generation.outcome import JobCanceled, JobFailure, Output
+from backend.jobs import JobQueue
+from backend.repositories.base import utcnow
+from backend.repositories.jobs import Change, Job
+from backend.services.generation import GenerationService
+
+log = structlog.get_logger("devora.runner")
+
+
+class JobContext:
+    """What an executor may do: report progress, stage files, and learn of a cancel."""
+
+    def __init__(self, service: GenerationService, job: Job, cancel: asyncio.Event) -> None:
+        self.service = service
+        self.job = job
+        self.cancel = cancel
+
+    def check(self) -> None:
+        """Raise `JobCanceled` if the owner asked to stop; call between steps."""
+        if self.cancel.is_set():
+            raise JobCanceled()
+
+    async def _emit(self, kind: str, data: dict[str, Any], **fields: Any) -> None:
+        self.check()
+        if await self.service.emit(self.job, kind, data, **fields):
+            self.cancel.set()
+            raise JobCanceled()
+
+    async def progress(self, percent: int, stage: str) -> None:
+        await self._emit("progress", {"progress": percent, "stage": stage},
+                         progress=percent, stage=stage)  # fmt: skip
+
+    async def message(self, text: str) -> None:
+        await self._emit("message", {"text": text})
+
+    async def stage(self, files: dict[str, str | None], languages: dict[str, str]) -> None:
+        """Keep the job's pending changes (shown by `GET /changes`) and announce each file."""
+        self.check()
+        changes = [
+            Change(path=path, language=languages[path], after=content)
+            for path, content in sorted(files.items())
+        ]
+        await self.service.jobs.stage_changes(self.job.id, changes)
+        existing: set[str] = set()
+        if self.job.project_id is not None:
+            project = await self.service.projects.get(self.job.owner_id, self.job.project_id)
+            existing = {file.path for file in project.files} if project else set()
+        for change in changes:
+            action = (
+                "deleted" if change.after is None
+                else "updated" if change.path in existing
+                else "created"
+            )  # fmt: skip
+            size = len((change.after or "").encode())
+            await self._emit(
+                "file",
+                {"path": change.path, "language": change.language, "size": size,
+                 "action": action},
+            )  # fmt: skip
+
+
+Executor = Callable[[Job, JobContext], Awaitable[Output]]
+
+
+class JobRunner:
+    def __init__(
+        self,
+        service: Callable[[], GenerationService],
+        executors: dict[str, Executor],
+        queue: JobQueue,
+        settings: Settings,
+    ) -> None:
+        self.service = service
+        self.executors = executors
+        self.queue = queue
+        self.settings = settings
+        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.active: set[asyncio.Task[Any]] = set()
+        self.closing = False
+
+    async def cancel_all(self) -> None:
+        """Stop every job this runner holds (shutdown); each puts itself back in the queue.
+        Jobs handed over after this are left queued for the next process."""
+        self.closing = True
+        tasks = list(self.active)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run(self, job_id: str, owner_id: str) -> None:
+        current = asyncio.current_task()
+        if self.closing or current is None:
+            return
+        self.active.add(current)
+        try:
+            await self._run(job_id, owner_id, current)
+        except asyncio.CancelledError:
+            if not self.closing:
+                raise
+            # Our own shutdown: the job is back in the queue; this task ends quietly.
+        finally:
+            self.active.discard(current)
+
+    async def _run(self, job_id: str, owner_id: str, current: "asyncio.Task[Any]") -> None:
+        service = self.service()
+        job = await service.jobs.claim(owner_id, job_id, self.runner_id)
+        if job is None:
+            return  # taken, finished or canceled meanwhile
+        bound = log.bind(job_id=job.id, kind=job.kind)
+        bound.info("job_started", attempt=job.attempts)
+        await service.emit(job, "status", {"status": "running"})
+        cancel, lost = asyncio.Event(), asyncio.Event()
+        beat = asyncio.create_task(self._beat(service, job, cancel, lost, current))
+        try:
+            await self._execute(service, job, cancel)
+        except asyncio.CancelledError:
+            if not lost.is_set():
+                await asyncio.shield(self._put_back(service, job))
+            raise
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _execute(self, service: GenerationService, job: Job, cancel: asyncio.Event) -> None:
+        try:
+            executor = self.executors[job.kind]
+            output = await executor(job, JobContext(service, job, cancel))
+            if cancel.is_set():
+                raise JobCanceled()
+            await service.end(job, "succeeded", output=output)
+        except JobCanceled:
+            await service.end(job, "canceled")
+        except JobFailure as failure:
+            await service.end(job, "failed", error=(failure.code, failure.message))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job_crashed", job_id=job.id)
+            await service.end(job, "failed", error=("internal_error", "The job failed"))
+
+    async def _beat(
+        self,
+        service: GenerationService,
+        job: Job,
+        cancel: asyncio.Event,
+        lost: asyncio.Event,
+        main: "asyncio.Task[Any]",
+    ) -> None:
+        while True:
+            await asyncio.sleep(self.settings.job_heartbeat_s)
+            try:
+                requested = await service.jobs.heartbeat(job.owner_id, job.id, self.runner_id)
+            except Exception as exc:  # a missed beat is retried; the reaper judges staleness
+                log.warning("job_heartbeat_failed", job_id=job.id, error=str(exc))
+                continue
+            if requested is None:
+                log.warning("job_claim_lost", job_id=job.id)
+                lost.set()
+                main.cancel()
+                return
+            if requested:
+                cancel.set()
+
+    async def _put_back(self, service: GenerationService, job: Job) -> None:
+        """Shutting down mid-job: the job goes back to the queue for another runner."""
+        if await service.jobs.requeue(job, "requeued"):
+            await service.emit(job, "status", {"status": "queued"})
+            with contextlib.suppress(Exception):
+                await self.queue.enqueue(job)
+            log.info("job_requeued", job_id=job.id)
+
+
+async def reap_once(service: GenerationService, queue: JobQueue, settings: Settings) -> int:
+    """Jobs whose runner stopped beating: retried once, then failed with `worker_lost`."""
+    before = utcnow() - timedelta(seconds=settings.job_stale_after_s)
+    reaped = 0
+    for job in await service.jobs.stale(before):
+        if job.attempts < settings.job_max_attempts:
+            if await service.jobs.requeue(job, "retrying"):
+                await service.emit(job, "status", {"status": "queued"})
+                await queue.enqueue(job)
+                log.warning("job_retried", job_id=job.id, attempt=job.attempts)
+        else:
+            await service.end(
+                job, "failed",
+                error=("worker_lost", "The worker running this job stopped, twice"),
+            )  # fmt: skip
+        reaped += 1
+    return reaped
+
+
+async def reap_forever(
+    service: Callable[[], GenerationService], queue: JobQueue, settings: Settings
+) -> None:
+    while True:
+        try:
+            await reap_once(service(), queue, settings)
+        except Exception as exc:
+            log.warning("job_reaper_failed", error=str(exc))
+        await asyncio.sleep(settings.job_reaper_interval_s)
+
+
+async def recover_queued(service: GenerationService, queue: JobQueue) -> None:
+    """In process, the queue lives in memory: jobs left queued by the last run go in again."""
+    for job in await service.jobs.queued():
+        await queue.enqueue(job)
+
+
+def job_runner(
+    service: Callable[[], GenerationService], queue: JobQueue, settings: Settings
+) -> JobRunner:
+    """The runner with every job kind this build knows."""
+    from backend.generation.fullstack.job import run_fullstack
+
+    return JobRunner(service, {"fullstack": run_fullstack}, queue, settings)
+
+
+async def keep_queue_depth(
+    service: Callable[[], GenerationService], metrics: Any, prepared: "asyncio.Future[None]"
+) -> None:
+    """Refresh the queued-jobs gauge every few seconds (one indexed count)."""
+    await prepared
+    while True:
+        with contextlib.suppress(Exception):
+            metrics.job_queue_depth.set(await service().jobs.count_queued())
+        await asyncio.sleep(5)

@@ -1,0 +1,121 @@
+"""`generation_usage` (one document per user: this month's count, active jobs, tokens) and
+`idempotency_keys` (a job request's key for 24 hours).
+
+Admission is a conditional `$inc` — `used < quota` and `active < max` in the filter — inside
+the transaction that also inserts the job, so concurrent requests can never over-admit and a
+reservation never exists without its job.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from backend.repositories.base import utcnow
+from backend.repositories.jobs import Session
+
+USAGE = "generation_usage"
+IDEMPOTENCY = "idempotency_keys"
+KEY_TTL = timedelta(hours=24)
+
+INDEXES = {
+    USAGE: [],  # read and written by `_id` (the user id) only
+    IDEMPOTENCY: [
+        IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
+    ],
+}
+
+
+class UsageCounters(BaseModel):
+    period: str
+    used: int
+    active: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class KeyRecord(BaseModel):
+    job_id: str
+    body_hash: str
+
+
+class UsageRepository:
+    def __init__(self, db: Any) -> None:
+        self.usage = db[USAGE]
+        self.keys = db[IDEMPOTENCY]
+
+    async def start_period(self, user_id: str, period: str) -> None:
+        """Make sure the user's document exists and counts `period` (a new month starts at 0;
+        active jobs carry over)."""
+        await self.usage.update_one(
+            {"_id": user_id},
+            {"$setOnInsert": {"period": period, "used": 0, "active": 0, "prompt_tokens": 0,
+                              "completion_tokens": 0}},
+            upsert=True,
+        )  # fmt: skip
+        await self.usage.update_one(
+            {"_id": user_id, "period": {"$ne": period}},
+            {"$set": {"period": period, "used": 0, "prompt_tokens": 0, "completion_tokens": 0}},
+        )
+
+    async def reserve(
+        self, user_id: str, period: str, quota: int, max_active: int, session: Session
+    ) -> bool:
+        """Take one generation and one active slot, if both are free."""
+        result = await self.usage.update_one(
+            {"_id": user_id, "period": period, "used": {"$lt": quota},
+             "active": {"$lt": max_active}},
+            {"$inc": {"used": 1, "active": 1}},
+            session=session,
+        )  # fmt: skip
+        return bool(result.modified_count == 1)
+
+    async def get(self, user_id: str, session: Session = None) -> UsageCounters | None:
+        doc = await self.usage.find_one({"_id": user_id}, session=session)
+        return UsageCounters.model_validate(doc) if doc else None
+
+    async def release(
+        self, user_id: str, period: str, *, refund: bool, tokens: tuple[int, int], session: Session
+    ) -> None:
+        """A job ended: free its slot; give its generation back if it failed or was canceled
+        (only within the month it was counted in)."""
+        await self.usage.update_one({"_id": user_id}, {"$inc": {"active": -1}}, session=session)
+        inc = {"used": -1} if refund else {}
+        if tokens != (0, 0):
+            inc.update(prompt_tokens=tokens[0], completion_tokens=tokens[1])
+        if inc:
+            await self.usage.update_one(
+                {"_id": user_id, "period": period}, {"$inc": inc}, session=session
+            )
+
+    async def remember_key(
+        self, key_id: str, job_id: str, body_hash: str, session: Session
+    ) -> KeyRecord | None:
+        """Store the key for this job; the existing record if the key is taken and current."""
+        now = utcnow()
+        try:
+            await self.keys.insert_one(
+                {"_id": key_id, "job_id": job_id, "body_hash": body_hash,
+                 "expires_at": now + KEY_TTL},
+                session=session,
+            )  # fmt: skip
+        except DuplicateKeyError:
+            return await self.find_key(key_id, now, session)
+        return None
+
+    async def find_key(
+        self, key_id: str, now: datetime | None = None, session: Session = None
+    ) -> KeyRecord | None:
+        """The current record for a key (the TTL sweep runs once a minute, so check expiry)."""
+        doc = await self.keys.find_one(
+            {"_id": key_id, "expires_at": {"$gt": now or utcnow()}}, session=session
+        )
+        return KeyRecord.model_validate(doc) if doc else None
+
+    async def forget_expired_key(self, key_id: str) -> None:
+        await self.keys.delete_one({"_id": key_id, "expires_at": {"$lte": utcnow()}})
+
+    async def forget_key(self, key_id: str, session: Session = None) -> None:
+        await self.keys.delete_one({"_id": key_id}, session=session)

@@ -1,0 +1,314 @@
+"""`generation_jobs`, `job_events` and `job_changes`: a job, what it said, what it changed.
+
+The job document is the source of truth for status. Every event takes the next number of its
+job's `event_seq` (an atomic `$inc` on the job) and is stored append-only under the unique
+`(job_id, seq)`; that number is the SSE `id`. A terminal transition and its terminal event
+are written in one transaction by the service, so a job is terminal exactly when its stream
+has ended. Filters always carry `owner_id`: every read is scoped to the caller.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pydantic import BaseModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.repositories.base import object_id, utcnow
+from schemas.generation_schemas import JobError, JobResult, Usage
+
+JOBS = "generation_jobs"
+EVENTS = "job_events"
+CHANGES = "job_changes"
+ACTIVE = ("queued", "running")
+TERMINAL_EVENTS = ("done", "error", "canceled")
+
+INDEXES = {
+    JOBS: [
+        IndexModel([("owner_id", ASCENDING), ("created_at", DESCENDING)], name="owner_created"),
+        IndexModel(
+            [("owner_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
+            name="owner_status_created",
+        ),
+        # The reaper's query: running jobs whose heartbeat went stale.
+        IndexModel([("status", ASCENDING), ("heartbeat_at", ASCENDING)], name="status_heartbeat"),
+    ],
+    EVENTS: [
+        IndexModel([("job_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="job_seq"),
+    ],
+    CHANGES: [
+        IndexModel([("job_id", ASCENDING), ("path", ASCENDING)], unique=True, name="job_path"),
+    ],
+}
+
+Session = AsyncClientSession | None
+
+
+class Job(BaseModel):
+    id: str
+    owner_id: str
+    kind: str
+    status: str
+    progress: int
+    stage: str
+    project_id: str | None
+    model: str | None
+    request: dict[str, Any]
+    result: JobResult | None
+    error: JobError | None
+    usage: Usage
+    attempts: int
+    runner_id: str | None
+    cancel_requested: bool
+    period: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    reverted_at: datetime | None
+
+
+class Event(BaseModel):
+    seq: int
+    type: str
+    data: dict[str, Any]
+
+
+class Change(BaseModel):
+    """One path a job writes: `after` is the new content, None to delete it. `action` and
+    `before` are fixed when the change is applied (until then they are read off the project)."""
+
+    path: str
+    language: str
+    after: str | None
+    action: str | None = None
+    before: str | None = None
+
+
+def _job(doc: dict[str, Any]) -> Job:
+    return Job(id=str(doc["_id"]), **{k: v for k, v in doc.items() if k in Job.model_fields})
+
+
+class JobRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.jobs = db[JOBS]
+        self.events = db[EVENTS]
+        self.changes = db[CHANGES]
+
+    def _key(self, owner_id: str, job_id: str) -> dict[str, Any] | None:
+        oid = object_id(job_id)
+        return {"_id": oid, "owner_id": owner_id} if oid else None
+
+    async def create(
+        self,
+        *,
+        owner_id: str,
+        kind: str,
+        project_id: str | None,
+        model: str | None,
+        request: dict[str, Any],
+        period: str,
+        session: Session = None,
+    ) -> Job:
+        now = utcnow()
+        doc: dict[str, Any] = {
+            "_id": ObjectId(),
+            "owner_id": owner_id,
+            "kind": kind,
+            "status": "queued",
+            "progress": 0,
+            "stage": "queued",
+            "project_id": project_id,
+            "model": model,
+            "request": request,
+            "result": None,
+            "error": None,
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+            "attempts": 0,
+            "runner_id": None,
+            "heartbeat_at": None,
+            "cancel_requested": False,
+            "period": period,
+            "event_seq": 0,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+            "reverted_at": None,
+        }
+        await self.jobs.insert_one(doc, session=session)
+        return _job(doc)
+
+    async def get(self, owner_id: str, job_id: str, session: Session = None) -> Job | None:
+        key = self._key(owner_id, job_id)
+        doc = await self.jobs.find_one(key, session=session) if key else None
+        return _job(doc) if doc else None
+
+    async def page(
+        self,
+        owner_id: str,
+        *,
+        page: int,
+        limit: int,
+        status: str | None,
+        project_id: str | None,
+    ) -> tuple[list[Job], int]:
+        """Newest first; `owner_status_created` or `owner_created` serves every filter."""
+        query: dict[str, Any] = {"owner_id": owner_id}
+        if status:
+            query["status"] = status
+        if project_id:
+            query["project_id"] = project_id
+        cursor = (
+            self.jobs.find(query)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        docs = await cursor.to_list(length=limit)
+        return [_job(doc) for doc in docs], await self.jobs.count_documents(query)
+
+    async def delete(self, owner_id: str, job_id: str, session: Session = None) -> None:
+        await self.jobs.delete_one({"_id": ObjectId(job_id), "owner_id": owner_id}, session=session)
+
+    async def claim(self, owner_id: str, job_id: str, runner_id: str) -> Job | None:
+        """Take a queued job for running; None if it is not queued (taken, finished, gone)."""
+        now = utcnow()
+        doc = await self.jobs.find_one_and_update(
+            {"_id": ObjectId(job_id), "owner_id": owner_id, "status": "queued"},
+            {
+                "$set": {
+                    "status": "running",
+                    "runner_id": runner_id,
+                    "heartbeat_at": now,
+                    "started_at": now,
+                    "stage": "starting",
+                },
+                "$inc": {"attempts": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _job(doc) if doc else None
+
+    async def heartbeat(self, owner_id: str, job_id: str, runner_id: str) -> bool | None:
+        """Refresh the heartbeat; the cancel flag, or None if this runner no longer holds it."""
+        doc = await self.jobs.find_one_and_update(
+            {"_id": ObjectId(job_id), "owner_id": owner_id, "runner_id": runner_id,
+             "status": "running"},
+            {"$set": {"heartbeat_at": utcnow()}},
+            projection={"cancel_requested": 1},
+        )  # fmt: skip
+        return bool(doc["cancel_requested"]) if doc else None
+
+    async def request_cancel(self, owner_id: str, job_id: str) -> Job | None:
+        doc = await self.jobs.find_one_and_update(
+            {"_id": ObjectId(job_id), "owner_id": owner_id, "status": "running"},
+            {"$set": {"cancel_requested": True}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _job(doc) if doc else None
+
+    async def stale(self, before: datetime, limit: int = 100) -> list[Job]:
+        """Running jobs whose runner stopped beating (`status_heartbeat` index)."""
+        cursor = self.jobs.find({"status": "running", "heartbeat_at": {"$lt": before}}).limit(limit)
+        return [_job(doc) for doc in await cursor.to_list(length=limit)]
+
+    async def queued(self, limit: int = 1000) -> list[Job]:
+        """Jobs waiting for a runner (`status_heartbeat` index, by its prefix)."""
+        cursor = self.jobs.find({"status": "queued"}).limit(limit)
+        return [_job(doc) for doc in await cursor.to_list(length=limit)]
+
+    async def count_queued(self) -> int:
+        return await self.jobs.count_documents({"status": "queued"})
+
+    async def requeue(self, job: Job, stage: str) -> bool:
+        """Put a running job back in the queue, if the runner it had still holds it."""
+        result = await self.jobs.update_one(
+            {"_id": ObjectId(job.id), "owner_id": job.owner_id, "status": "running",
+             "runner_id": job.runner_id},
+            {"$set": {"status": "queued", "runner_id": None, "heartbeat_at": None,
+                      "stage": stage, "progress": 0}},
+        )  # fmt: skip
+        return result.modified_count == 1
+
+    async def next_seq(
+        self,
+        owner_id: str,
+        job_id: str,
+        fields: dict[str, Any] | None = None,
+        session: Session = None,
+    ) -> tuple[int, bool]:
+        """Take the job's next event number, setting `fields` on it in the same write; also
+        says whether the owner asked to cancel (each step learns it at no extra cost)."""
+        update: dict[str, Any] = {"$inc": {"event_seq": 1}}
+        if fields:
+            update["$set"] = fields
+        doc = await self.jobs.find_one_and_update(
+            {"_id": ObjectId(job_id), "owner_id": owner_id},
+            update,
+            projection={"event_seq": 1, "cancel_requested": 1},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        if doc is None:
+            raise LookupError(job_id)
+        return int(doc["event_seq"]), bool(doc.get("cancel_requested"))
+
+    async def finish(
+        self, job: Job, fields: dict[str, Any], *, from_status: tuple[str, ...], session: Session
+    ) -> int | None:
+        """Move an active job to a terminal state; its next event number, or None if it was not
+        in `from_status` any more (someone else finished it)."""
+        doc = await self.jobs.find_one_and_update(
+            {"_id": ObjectId(job.id), "owner_id": job.owner_id,
+             "status": {"$in": list(from_status)}},
+            {"$set": {**fields, "finished_at": utcnow(), "runner_id": None},
+             "$inc": {"event_seq": 1}},
+            projection={"event_seq": 1},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )  # fmt: skip
+        return int(doc["event_seq"]) if doc else None
+
+    async def set_fields(
+        self, job: Job, fields: dict[str, Any], condition: dict[str, Any], session: Session = None
+    ) -> bool:
+        result = await self.jobs.update_one(
+            {"_id": ObjectId(job.id), "owner_id": job.owner_id, **condition},
+            {"$set": fields},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def append_event(
+        self, job_id: str, seq: int, kind: str, data: dict[str, Any], session: Session = None
+    ) -> Event:
+        await self.events.insert_one(
+            {"job_id": job_id, "seq": seq, "type": kind, "data": data, "at": utcnow()},
+            session=session,
+        )
+        return Event(seq=seq, type=kind, data=data)
+
+    async def events_after(self, job_id: str, seq: int) -> list[Event]:
+        cursor = self.events.find({"job_id": job_id, "seq": {"$gt": seq}}).sort("seq", ASCENDING)
+        return [Event(seq=d["seq"], type=d["type"], data=d["data"]) async for d in cursor]
+
+    async def stage_changes(self, job_id: str, changes: list[Change]) -> None:
+        """Replace the job's staged changes (a retried job stages them again)."""
+        await self.changes.delete_many({"job_id": job_id})
+        if changes:
+            await self.changes.insert_many(
+                [{"job_id": job_id, **change.model_dump()} for change in changes]
+            )
+
+    async def staged_changes(self, job_id: str, session: Session = None) -> list[Change]:
+        cursor = self.changes.find({"job_id": job_id}, session=session).sort("path", ASCENDING)
+        return [Change.model_validate(doc) async for doc in cursor]
+
+    async def record_applied(self, job_id: str, changes: list[Change], session: Session) -> None:
+        """Keep what each change replaced, for the diff and the revert."""
+        await self.changes.delete_many({"job_id": job_id}, session=session)
+        if changes:
+            await self.changes.insert_many(
+                [{"job_id": job_id, **change.model_dump()} for change in changes], session=session
+            )

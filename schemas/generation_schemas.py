@@ -1,0 +1,205 @@
+"""Generation jobs: requests, the job, its events, changes, usage and the model catalogue."""
+
+import keyword
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StrictBool, field_validator
+
+from schemas.common import Strict
+from schemas.project_schemas import ProjectName
+
+JobKind = Literal["agentic", "fullstack"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+ChangeAction = Literal["created", "updated", "deleted"]
+FieldType = Literal[
+    "string", "text", "integer", "float", "boolean", "date", "datetime", "email", "url", "uuid"
+]
+Feature = Literal["auth", "pagination", "search", "timestamps", "soft_delete"]
+Framework = Literal["fastapi", "nextjs"]
+Database = Literal["mongodb", "postgresql", "sqlite"]
+
+IDENTIFIER = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+# Words that cannot name a model or field in generated Python or JavaScript/TypeScript
+# (contextual keywords such as `type` or `get` can). SQL keywords are not here: the generator
+# quotes or pluralises SQL names, so `User`, `Order` or `Group` work.
+_JS_RESERVED = {
+    "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete",
+    "do", "else", "enum", "export", "extends", "false", "finally", "for", "function", "if",
+    "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this", "throw",
+    "true", "try", "typeof", "var", "void", "while", "with", "implements", "interface", "let",
+    "package", "private", "protected", "public", "static", "yield", "await", "arguments", "eval",
+    "undefined",
+}  # fmt: skip
+RESERVED = {word.lower() for word in keyword.kwlist} | _JS_RESERVED
+# Names the generated code defines itself (its own fields, its base classes and imports).
+GENERATED_FIELDS = {"id", "owner_id", "created_at", "updated_at", "deleted_at", "metadata"}
+GENERATED_MODELS = {
+    "Base", "BaseModel", "Field", "Settings", "Page", "AuthUser", "UUID", "EmailStr", "HttpUrl",
+    "Session", "Request", "Response", "Query", "Depends", "FastAPI", "APIRouter", "Annotated",
+}  # fmt: skip
+
+Identifier = Annotated[
+    str, Field(pattern=IDENTIFIER, description="Letter, then letters, digits, _")
+]
+
+
+def _not_reserved(name: str) -> str:
+    if name.lower() in RESERVED:
+        raise ValueError(f"{name!r} is a reserved word in Python or JavaScript/TypeScript")
+    return name
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            raise ValueError(f"{what} names must be unique (case-insensitively): {name!r}")
+        seen.add(name.lower())
+
+
+class ModelField(Strict):
+    name: Identifier
+    type: FieldType
+    required: StrictBool = True
+
+    @field_validator("name")
+    @classmethod
+    def _usable(cls, name: str) -> str:
+        _not_reserved(name)
+        if name.lower() in GENERATED_FIELDS or name.startswith("model_"):
+            raise ValueError(f"{name!r} is defined by the generated code; choose another name")
+        return name
+
+
+class DataModel(Strict):
+    name: Identifier
+    fields: Annotated[list[ModelField], Field(min_length=1, max_length=50)]
+
+    @field_validator("name")
+    @classmethod
+    def _usable(cls, name: str) -> str:
+        _not_reserved(name)
+        if name in GENERATED_MODELS:
+            raise ValueError(f"{name!r} is defined by the generated code; choose another name")
+        return name
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_fields(cls, fields: list[ModelField]) -> list[ModelField]:
+        _unique([field.name for field in fields], "field")
+        return fields
+
+
+class FullstackCreate(Strict):
+    project_name: ProjectName
+    description: Annotated[str, Field(max_length=2000)] = ""
+    data_models: Annotated[list[DataModel], Field(min_length=1, max_length=30)]
+    features: Annotated[list[Feature], Field(max_length=5)] = Field(default_factory=list)
+    framework: Framework = "fastapi"
+    database: Database = "sqlite"
+
+    @field_validator("project_name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("project_name cannot be blank")
+        return name
+
+    @field_validator("data_models")
+    @classmethod
+    def _unique_models(cls, models: list[DataModel]) -> list[DataModel]:
+        _unique([model.name for model in models], "model")
+        return models
+
+    @field_validator("features")
+    @classmethod
+    def _unique_features(cls, features: list[Feature]) -> list[Feature]:
+        return sorted(set(features), key=features.index)
+
+
+class AgenticCreate(Strict):
+    prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
+    project_id: Annotated[str, Field(max_length=64)] | None = None
+    model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ResultFile(BaseModel):
+    path: str
+    language: str
+    size: int
+    action: ChangeAction
+
+
+class JobResult(BaseModel):
+    summary: str
+    files: list[ResultFile]
+
+
+class JobRead(BaseModel):
+    id: str
+    kind: JobKind
+    status: JobStatus
+    progress: int = Field(ge=0, le=100)
+    stage: str
+    project_id: str | None
+    model: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    reverted_at: datetime | None
+    error: JobError | None
+    usage: Usage
+    result: JobResult | None
+
+
+class ChangeRead(BaseModel):
+    path: str
+    action: ChangeAction
+    language: str
+    size_before: int | None
+    size_after: int | None
+    diff: str | None = Field(description="Unified diff; null for binary-looking or over 256 KiB")
+
+
+class ChangeList(BaseModel):
+    data: list[ChangeRead]
+
+
+class ModelInfo(BaseModel):
+    id: str
+    provider: str
+    kinds: list[JobKind]
+    plans: list[str]
+
+
+class ModelCatalogue(BaseModel):
+    default_model: str | None
+    models: list[ModelInfo]
+
+
+class TokenTotals(BaseModel):
+    prompt: int
+    completion: int
+
+
+class UsageRead(BaseModel):
+    plan: str
+    period_start: datetime
+    period_end: datetime
+    quota: int
+    used: int
+    remaining: int
+    active_jobs: int
+    max_active_jobs: int
+    tokens: TokenTotals

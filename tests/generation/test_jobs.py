@@ -1,0 +1,51 @@
+"""A fullstack job end to end, in the app: accepted, followed, applied, visible."""
+
+import httpx
+
+from tests.generation.conftest import SPEC, events, finished, submit
+
+
+async def test_a_fullstack_job_creates_its_project(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    accepted = await submit(client, alice)
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert job["status"] in ("queued", "running", "succeeded")
+    assert job["kind"] == "fullstack" and job["progress"] >= 0
+
+    done = await finished(client, alice, job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["progress"] == 100 and done["finished_at"] and done["error"] is None
+    paths = {file["path"] for file in done["result"]["files"]}
+    assert {"app/main.py", "README.md", "requirements.txt", "openapi.yaml"} <= paths
+    assert all(file["action"] == "created" for file in done["result"]["files"])
+
+    project = (await client.get(f"/api/v2/projects/{done['project_id']}", headers=alice)).json()
+    assert project["name"] == SPEC["project_name"]
+    assert {file["path"] for file in project["files"]} == paths
+    conversation = await client.get(
+        f"/api/v2/projects/{done['project_id']}/messages", headers=alice
+    )
+    roles = [message["role"] for message in conversation.json()["data"]]
+    assert roles == ["user", "assistant"]
+
+
+async def test_the_event_stream_tells_the_whole_story_once(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    job = (await submit(client, alice)).json()
+    stream = await events(client, alice, job["id"])
+    ids = [int(event["id"]) for event in stream]
+    assert ids == sorted(set(ids)) and ids[0] == 1
+    kinds = [event["event"] for event in stream]
+    assert kinds[0] == "status" and kinds[-1] == "done"
+    assert kinds.count("done") == 1 and "error" not in kinds and "canceled" not in kinds
+    assert {"progress", "file"} <= set(kinds)
+    assert stream[-1]["data"]["status"] == "succeeded"
+    files = [event["data"] for event in stream if event["event"] == "file"]
+    assert all(set(file) == {"path", "language", "size", "action"} for file in files)
+
+    resumed = await events(client, alice, job["id"], last=ids[2])
+    assert [int(event["id"]) for event in resumed] == ids[3:]
+    assert await events(client, alice, job["id"], last=ids[-1]) == []
