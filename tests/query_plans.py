@@ -53,7 +53,8 @@ def _find_shapes(command: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]
         yield collection, {"filter": command.get("query", {})}
     elif name == "aggregate":
         first = command["pipeline"][0] if command["pipeline"] else {}
-        yield collection, {"filter": first.get("$match", {})}
+        if "$changeStream" not in first:  # a change stream reads the oplog, not the collection
+            yield collection, {"filter": first.get("$match", {})}
     elif name == "update":
         for update in command["updates"]:
             yield collection, {"filter": update["q"]}

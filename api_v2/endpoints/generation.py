@@ -17,6 +17,7 @@ from backend.services.generation import (
     JobFinished,
     JobNotSucceeded,
     JobReverted,
+    KeyInUse,
     QuotaExceeded,
     RevertConflict,
     TooManyActiveJobs,
@@ -43,7 +44,9 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
 ]
-ADMISSION = problems(QuotaExceeded, TooManyActiveJobs, IdempotencyKeyReused, ServiceUnavailable)
+ADMISSION = problems(
+    QuotaExceeded, TooManyActiveJobs, IdempotencyKeyReused, KeyInUse, ServiceUnavailable
+)
 
 
 @router.post(

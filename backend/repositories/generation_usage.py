@@ -92,18 +92,18 @@ class UsageRepository:
 
     async def remember_key(
         self, key_id: str, job_id: str, body_hash: str, session: Session
-    ) -> KeyRecord | None:
-        """Store the key for this job; the existing record if the key is taken and current."""
-        now = utcnow()
+    ) -> bool:
+        """Store the key for this job; False if another request holds it (its transaction
+        is then aborted by the server: the caller must not read in it)."""
         try:
             await self.keys.insert_one(
                 {"_id": key_id, "job_id": job_id, "body_hash": body_hash,
-                 "expires_at": now + KEY_TTL},
+                 "expires_at": utcnow() + KEY_TTL},
                 session=session,
             )  # fmt: skip
         except DuplicateKeyError:
-            return await self.find_key(key_id, now, session)
-        return None
+            return False
+        return True
 
     async def find_key(
         self, key_id: str, now: datetime | None = None, session: Session = None

@@ -6,6 +6,7 @@ event and the usage release, plus the project write on success) and a revert (th
 the job). Everything else is a single-document conditional update.
 """
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -57,6 +58,10 @@ class IdempotencyKeyReused(AppError):
     status, code, title = 422, "idempotency_key_reused", "Idempotency-Key used with another body"
 
 
+class KeyInUse(Conflict):
+    code, title = "idempotency_key_in_use", "A request with this key is being processed"
+
+
 class JobFinished(Conflict):
     code, title = "job_finished", "The job has already finished"
 
@@ -78,8 +83,7 @@ class GenerationUnavailable(ServiceUnavailable):
 
 
 class _KeyTaken(Exception):
-    def __init__(self, job_id: str, body_hash: str) -> None:
-        self.job_id, self.body_hash = job_id, body_hash
+    """Another request stored this Idempotency-Key first."""
 
 
 def period_of(moment: datetime) -> str:
@@ -179,17 +183,18 @@ class GenerationService:
                 owner_id=user.id, kind=kind, project_id=project_id, model=model,
                 request=request, period=period, session=session,
             )  # fmt: skip
-            if key_id is not None:
-                taken = await self.usage.remember_key(key_id, job.id, body_hash, session)
-                if taken is not None:
-                    raise _KeyTaken(taken.job_id, taken.body_hash)
+            if key_id is not None and not await self.usage.remember_key(
+                key_id, job.id, body_hash, session
+            ):
+                raise _KeyTaken()
             await self._event(job, "status", {"status": "queued"}, session=session)
             return job
 
         try:
             job = await self.mongo.transaction(admit)
-        except _KeyTaken as taken:
-            return await self._replayed(user, taken.job_id, taken.body_hash, body_hash)
+        except _KeyTaken:
+            assert key_id is not None
+            return await self._concurrent_key(user, key_id, body_hash)
         try:
             await self.queue.enqueue(job)
         except QueueUnavailable:
@@ -203,6 +208,15 @@ class GenerationService:
         if key is None:
             return None
         return hashlib.sha256(f"{user_id}\x00{kind}\x00{key}".encode()).hexdigest()
+
+    async def _concurrent_key(self, user: User, key_id: str, body_hash: str) -> Job:
+        """The same key raced us: answer with its job once the other request committed."""
+        for _ in range(50):
+            record = await self.usage.find_key(key_id)
+            if record is not None:
+                return await self._replayed(user, record.job_id, record.body_hash, body_hash)
+            await asyncio.sleep(0.05)
+        raise KeyInUse("A request with this Idempotency-Key is still being processed")
 
     async def _replayed(self, user: User, job_id: str, stored: str, presented: str) -> Job:
         if stored != presented:

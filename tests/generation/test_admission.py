@@ -92,6 +92,19 @@ async def test_the_same_idempotency_key_returns_the_same_job_once(
     assert usage["used"] == 1
 
 
+async def test_concurrent_first_uses_of_a_key_make_one_job(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(**GENEROUS_LIMITS, max_active_jobs_free=20)
+    async with open_client(create_app(settings)) as client:
+        _, alice = await signed_up(client)
+        responses = await asyncio.gather(*(submit(client, alice, key="same") for _ in range(10)))
+        usage = (await client.get(USAGE, headers=alice)).json()
+    assert {r.status_code for r in responses} == {202}, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert usage["used"] == 1
+
+
 @pytest.mark.parametrize("key", [b"", b"x" * 256, b"has space", "naïve".encode()])
 async def test_malformed_idempotency_keys_are_422(
     client: httpx.AsyncClient, alice: dict[str, str], key: bytes

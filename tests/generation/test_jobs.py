@@ -2,7 +2,9 @@
 
 import httpx
 
-from tests.generation.conftest import SPEC, events, finished, submit
+from backend.config import Settings
+from tests.generation.conftest import JOBS, SPEC, events, finished, submit
+from tests.query_plans import collection_scans, recorded_commands
 
 
 async def test_a_fullstack_job_creates_its_project(
@@ -49,3 +51,32 @@ async def test_the_event_stream_tells_the_whole_story_once(
     resumed = await events(client, alice, job["id"], last=ids[2])
     assert [int(event["id"]) for event in resumed] == ids[3:]
     assert await events(client, alice, job["id"], last=ids[-1]) == []
+
+
+async def test_a_framework_without_templates_fails_cleanly_and_refunds(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    job = (await submit(client, alice, {**SPEC, "framework": "nextjs"})).json()
+    done = await finished(client, alice, job["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "unsupported_framework"
+    usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()
+    assert usage["used"] == 0
+
+
+async def test_generation_queries_use_an_index(
+    client: httpx.AsyncClient, alice: dict[str, str], settings: Settings
+) -> None:
+    """Admission, the runner, the event replay, the list, changes, revert, usage."""
+    url = settings.mongodb_url.get_secret_value()  # type: ignore[union-attr]
+    with recorded_commands(settings.mongodb_db) as commands:
+        job = (await submit(client, alice, key="indexed")).json()
+        await finished(client, alice, job["id"])
+        await submit(client, alice, key="indexed")
+        await client.get(JOBS, params={"status": "succeeded"}, headers=alice)
+        await client.get(f"{JOBS}/{job['id']}/changes", headers=alice)
+        await client.post(f"{JOBS}/{job['id']}/revert", headers=alice)
+        await client.get("/api/v2/generate/usage", headers=alice)
+    collections = {next(iter(c.values())) for c in commands}
+    assert {"generation_jobs", "job_events", "generation_usage", "idempotency_keys"} <= collections
+    assert collection_scans(url, settings.mongodb_db, commands) == []

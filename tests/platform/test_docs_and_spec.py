@@ -69,6 +69,17 @@ def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
     assert env["ENVIRONMENT"] == "production"
 
 
+def test_compose_runs_workers_beside_the_api() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    worker = compose["services"]["worker"]
+    assert worker["command"] == ["python", "-m", "backend", "worker"]
+    assert worker["build"] == compose["services"]["api"]["build"]
+    assert (
+        worker["environment"]["REDIS_URL"] == compose["services"]["api"]["environment"]["REDIS_URL"]
+    )
+    assert set(worker["depends_on"]) == {"mongo", "redis"}
+
+
 def test_compose_passes_every_deployment_setting_through_empty_by_default() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     env = compose["services"]["api"]["environment"]

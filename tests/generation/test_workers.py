@@ -1,0 +1,126 @@
+"""Real `python -m backend worker` processes and two API replicas on one database and Redis:
+live events across processes, reconnects, a killed worker, a graceful shutdown."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from backend.config import Settings
+from backend.main import create_app
+from tests.conftest import GENEROUS_LIMITS, open_client
+from tests.factories import signed_up
+from tests.generation.conftest import FAST_JOBS, JOBS, Worker, big_spec, events, submit
+from tests.servers import ThreadedServer
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The Redis queue: jobs run only in worker processes."""
+    return make_settings(**GENEROUS_LIMITS, **FAST_JOBS)
+
+
+@pytest.fixture
+def replicas(settings: Settings) -> Iterator[tuple[str, str]]:
+    """Two API processes' worth of app (each with its own clients and change stream)."""
+    servers = [ThreadedServer(create_app(settings)).start() for _ in range(2)]
+    for server in servers:
+        for _ in range(200):
+            if httpx.get(f"{server.url}/readyz").status_code == 200:
+                break
+            time.sleep(0.05)
+    yield servers[0].url, servers[1].url
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with open_client(create_app(settings)) as client:
+        yield client
+
+
+async def wait_for(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    job_id: str,
+    check: Callable[[Any], bool],
+    timeout: float = 60,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = (await client.get(f"{JOBS}/{job_id}", headers=headers)).json()
+        if check(job):
+            return job
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the job never got there: {job}")
+
+
+def staging(job: Any) -> bool:
+    return job["status"] == "running" and job["stage"] == "writing files"
+
+
+async def test_events_reach_another_replica_live_and_resume_on_a_third_connection(
+    settings: Settings, replicas: tuple[str, str], workers: Callable[..., Worker]
+) -> None:
+    first, second = replicas
+    async with (
+        httpx.AsyncClient(base_url=first, timeout=60) as a,
+        httpx.AsyncClient(base_url=second, timeout=60) as b,
+    ):
+        _, alice = await signed_up(a)
+        job = (await submit(a, alice, big_spec(models=20))).json()
+        workers(settings)
+        head = await events(b, alice, job["id"], stop_after=8)  # live, on the other replica
+        assert [e["event"] for e in head][:2] == ["status", "status"]
+        rest = await events(a, alice, job["id"], last=int(head[-1]["id"]))
+        everything = await events(b, alice, job["id"])
+    ids = [int(e["id"]) for e in head + rest]
+    assert ids == list(range(1, len(ids) + 1))
+    assert [e["id"] for e in everything] == [e["id"] for e in head + rest]
+    assert rest[-1]["event"] == "done" and rest[-1]["data"]["status"] == "succeeded"
+
+
+async def test_a_killed_worker_is_retried_once_then_the_job_fails_worker_lost(
+    settings: Settings, api: httpx.AsyncClient, workers: Callable[..., Worker]
+) -> None:
+    _, alice = await signed_up(api)
+    job = (await submit(api, alice, big_spec())).json()
+    first = workers(settings)
+    running = await wait_for(api, alice, job["id"], staging)
+    first.kill()  # mid-job, no goodbye
+    # The next worker's reaper finds the stale heartbeat, queues the job again, runs it.
+    second = workers(settings)
+    await wait_for(
+        api, alice, job["id"], lambda j: staging(j) and j["started_at"] != running["started_at"]
+    )
+    second.kill()
+    workers(settings)  # the job has had its retry: this reaper fails it
+    ended = await wait_for(api, alice, job["id"], lambda j: j["status"] != "running")
+    assert ended["status"] == "failed", ended
+    assert ended["error"]["code"] == "worker_lost"
+    assert ended["project_id"] is None
+    stream = await events(api, alice, job["id"])
+    assert stream[-1]["event"] == "error" and stream[-1]["data"]["code"] == "worker_lost"
+    usage = (await api.get("/api/v2/generate/usage", headers=alice)).json()
+    assert (usage["used"], usage["active_jobs"]) == (0, 0)
+
+
+async def test_a_worker_stopping_gracefully_hands_its_job_back(
+    settings: Settings, api: httpx.AsyncClient, workers: Callable[..., Worker]
+) -> None:
+    _, alice = await signed_up(api)
+    job = (await submit(api, alice, big_spec())).json()
+    leaving = workers(settings, WORKER_SHUTDOWN_TIMEOUT_S="0")
+    await wait_for(api, alice, job["id"], staging)
+    leaving.stop()
+    back = (await api.get(f"{JOBS}/{job['id']}", headers=alice)).json()
+    assert back["status"] == "queued" and back["stage"] == "requeued"
+    workers(settings)
+    done = await wait_for(api, alice, job["id"], lambda j: j["status"] == "succeeded")
+    assert done["result"]["files"]
+    kinds = [e["event"] for e in await events(api, alice, job["id"])]
+    assert kinds.count("done") == 1 and "error" not in kinds
