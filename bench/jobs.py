@@ -191,11 +191,11 @@ def main() -> None:
                 accepted = run_wrk("POST /generate/fullstack (admission + enqueue)",
                                    base + "/api/v2/generate/fullstack", duration_s=args.duration,
                                    connections=16, script=script, timeout_s=30)  # fmt: skip
-                job_time = asyncio.run(_job_time(base, token, env))
                 with MongoClient(url) as mongo:  # the admission run's jobs: out of the way
                     mongo[DATABASE]["generation_jobs"].update_many(
                         {"status": "queued"}, {"$set": {"status": "canceled"}}
                     )
+                job_time = asyncio.run(_job_time(base, token, env))
                 follow = asyncio.run(_followers(base, token, env, url))
     finally:
         redis.close()

@@ -53,15 +53,21 @@ async def test_the_event_stream_tells_the_whole_story_once(
     assert await events(client, alice, job["id"], last=ids[-1]) == []
 
 
-async def test_a_framework_without_templates_fails_cleanly_and_refunds(
+async def test_a_nextjs_job_writes_route_handlers_and_zod_schemas(
     client: httpx.AsyncClient, alice: dict[str, str]
 ) -> None:
-    job = (await submit(client, alice, {**SPEC, "framework": "nextjs"})).json()
-    done = await finished(client, alice, job["id"])
-    assert done["status"] == "failed"
-    assert done["error"]["code"] == "unsupported_framework"
-    usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()
-    assert usage["used"] == 0
+    spec = {**SPEC, "framework": "nextjs", "database": "postgresql"}
+    done = await finished(client, alice, (await submit(client, alice, spec)).json()["id"])
+    assert done["status"] == "succeeded", done
+    paths = {file["path"] for file in done["result"]["files"]}
+    assert {
+        "app/api/products/route.ts",
+        "app/api/products/item/route.ts",
+        "schemas/product.ts",
+        "lib/db.ts",
+        "sql/schema.sql",
+        "package.json",
+    } <= paths
 
 
 async def test_generation_queries_use_an_index(

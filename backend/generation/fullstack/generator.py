@@ -17,7 +17,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from schemas.generation_schemas import FullstackCreate
 
 TEMPLATES = Path(__file__).parent / "templates"
-MODEL_MARK = "__model__"
+MODEL_MARK = "__model__"  # in a template's path: one file per model, named by its snake_case
+MODELS_MARK = "__models__"  # the same, named by the plural (URL paths)
 
 # Per field type: Python type in requests, Python type as stored and read, SQLAlchemy column
 # type, TypeScript type, zod schema, and a valid sample for the generated tests.
@@ -53,6 +54,33 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
              "other": "87654321-4321-8765-4321-876543218765", "bad": "not-a-uuid"},
 }  # fmt: skip
 SEARCHABLE = ("string", "text", "email")
+# Column types of the Next.js data layer's SQL (`sql/schema.sql`).
+SQL_TYPES = {
+    "postgresql": {
+        "string": "VARCHAR(255)",
+        "text": "TEXT",
+        "integer": "BIGINT",
+        "float": "DOUBLE PRECISION",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "datetime": "TIMESTAMPTZ",
+        "email": "VARCHAR(320)",
+        "url": "VARCHAR(2048)",
+        "uuid": "UUID",
+    },
+    "sqlite": {
+        "string": "TEXT",
+        "text": "TEXT",
+        "integer": "INTEGER",
+        "float": "REAL",
+        "boolean": "INTEGER",
+        "date": "TEXT",
+        "datetime": "TEXT",
+        "email": "TEXT",
+        "url": "TEXT",
+        "uuid": "TEXT",
+    },
+}
 
 PINNED = {
     "fastapi": "fastapi==0.136.0",
@@ -114,9 +142,10 @@ def _model_views(spec: FullstackCreate) -> list[ModelView]:
     for model in spec.data_models:
         name_snake = snake(model.name)
         fields = [
-            {"name": f.name, "type": f.type, "required": f.required, **FIELD_TYPES[f.type]}
+            {"name": f.name, "type": f.type, "required": f.required, **FIELD_TYPES[f.type],
+             "sql": SQL_TYPES.get(spec.database, {}).get(f.type, "")}
             for f in model.fields
-        ]
+        ]  # fmt: skip
         views.append(
             ModelView(
                 name=model.name,
@@ -178,9 +207,9 @@ def generate(spec: FullstackCreate) -> dict[str, str]:
     for template_name in sorted(env.list_templates(extensions=["j2"])):
         template = env.get_template(template_name)
         target = template_name.removesuffix(".j2")
-        if MODEL_MARK in target:
+        if MODEL_MARK in target or MODELS_MARK in target:
             for model in models:
-                path = target.replace(MODEL_MARK, model.snake)
+                path = target.replace(MODELS_MARK, model.plural).replace(MODEL_MARK, model.snake)
                 files[path] = template.render(**context, model=model)
         else:
             text = template.render(**context)

@@ -2,8 +2,8 @@
 
 import anyio
 
-from backend.generation.fullstack.generator import TEMPLATES, generate
-from backend.generation.outcome import JobFailure, Output
+from backend.generation.fullstack.generator import generate
+from backend.generation.outcome import Output
 from backend.generation.runner import JobContext
 from backend.repositories.jobs import Job
 from backend.services.projects import language_of
@@ -21,8 +21,6 @@ def spec_summary(spec: FullstackCreate) -> str:
 
 async def run_fullstack(job: Job, context: JobContext) -> Output:
     spec = FullstackCreate.model_validate(job.request)
-    if not (TEMPLATES / spec.framework).is_dir():
-        raise JobFailure("unsupported_framework", f"{spec.framework} output is not built yet")
     await context.progress(10, "designing")
     # Rendering the largest spec takes seconds of pure-Python CPU: in a thread it would hold
     # the GIL and starve this event loop (heartbeats, SSE), so it runs in a worker process.
