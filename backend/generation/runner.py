@@ -9,12 +9,16 @@ back in the queue.
 
 import asyncio
 import contextlib
+import functools
+import multiprocessing
 import os
+import signal
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -26,15 +30,30 @@ from backend.repositories.jobs import Change, Job
 from backend.services.generation import GenerationService
 
 log = structlog.get_logger("devora.runner")
+T = TypeVar("T")
 
 
 class JobContext:
-    """What an executor may do: report progress, stage files, and learn of a cancel."""
+    """What an executor may do: report progress, stage files, learn of a cancel, and run
+    CPU-bound work in a worker process."""
 
-    def __init__(self, service: GenerationService, job: Job, cancel: asyncio.Event) -> None:
+    def __init__(
+        self,
+        service: GenerationService,
+        job: Job,
+        cancel: asyncio.Event,
+        pool: Callable[[], ProcessPoolExecutor],
+    ) -> None:
         self.service = service
         self.job = job
         self.cancel = cancel
+        self._pool = pool
+
+    async def offload(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(*args)` in the runner's process pool: pure-Python CPU in a thread would
+        hold the GIL and starve this event loop (heartbeats, other jobs, SSE)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), functools.partial(work, *args))
 
     def check(self) -> None:
         """Raise `JobCanceled` if the owner asked to stop; call between steps."""
@@ -83,6 +102,12 @@ class JobContext:
 Executor = Callable[[Job, JobContext], Awaitable[Output]]
 
 
+def _leave_signals_to_the_parent() -> None:
+    """In a pool process: a Ctrl-C reaches the whole process group, but only the runner
+    decides when its pool stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class JobRunner:
     def __init__(
         self,
@@ -98,6 +123,17 @@ class JobRunner:
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active: set[asyncio.Task[Any]] = set()
         self.closing = False
+        self._pool: ProcessPoolExecutor | None = None
+
+    def pool(self) -> ProcessPoolExecutor:
+        """Started on first use; `spawn`, since this process has threads (never fork them)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.settings.worker_concurrency,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_leave_signals_to_the_parent,
+            )
+        return self._pool
 
     async def cancel_all(self) -> None:
         """Stop every job this runner holds (shutdown); each puts itself back in the queue.
@@ -107,6 +143,8 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, job_id: str, owner_id: str) -> None:
         current = asyncio.current_task()
@@ -146,7 +184,7 @@ class JobRunner:
     async def _execute(self, service: GenerationService, job: Job, cancel: asyncio.Event) -> None:
         try:
             executor = self.executors[job.kind]
-            output = await executor(job, JobContext(service, job, cancel))
+            output = await executor(job, JobContext(service, job, cancel, self.pool))
             if cancel.is_set():
                 raise JobCanceled()
             await service.end(job, "succeeded", output=output)

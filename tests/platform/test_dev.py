@@ -137,3 +137,27 @@ def test_clean_data_refuses_while_running_and_resets_after(launcher: Launcher) -
     launcher.stop()
     assert clean().returncode == 0
     assert not (launcher.data_dir / "mongodb").exists()
+
+
+def test_a_job_then_ctrl_c_leaves_no_process_and_no_traceback(launcher: Launcher) -> None:
+    """Jobs run inside `make run` (no Redis), rendering in a pool of worker processes."""
+    account = {"email": "maker@example.com", "password": PASSWORD}
+    api = f"{launcher.base}/api/v2"
+    httpx.post(f"{api}/auth/register", json=account)
+    token = httpx.post(f"{api}/auth/login", json=account).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    spec = {"project_name": "Todo", "data_models": [
+        {"name": "Todo", "fields": [{"name": "title", "type": "string"}]}]}  # fmt: skip
+    job = httpx.post(f"{api}/generate/fullstack", json=spec, headers=headers).json()
+    for _ in range(300):
+        job = httpx.get(f"{api}/generate/jobs/{job['id']}", headers=headers).json()
+        if job["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "succeeded", job
+    children = Path(f"/proc/{launcher.process.pid}/task/{launcher.process.pid}/children")
+    pids = [int(pid) for pid in children.read_text().split()]
+    assert len(pids) >= 2  # the database and the rendering pool
+    launcher.stop(signal.SIGINT)
+    assert all(gone(pid) for pid in pids)
+    assert "Traceback" not in launcher.process.communicate()[1]

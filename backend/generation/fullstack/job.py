@@ -1,7 +1,5 @@
 """The `fullstack` job: generate from the spec (in a worker process), stage, hand over."""
 
-import anyio
-
 from backend.generation.fullstack.generator import generate
 from backend.generation.outcome import Output
 from backend.generation.runner import JobContext
@@ -22,9 +20,8 @@ def spec_summary(spec: FullstackCreate) -> str:
 async def run_fullstack(job: Job, context: JobContext) -> Output:
     spec = FullstackCreate.model_validate(job.request)
     await context.progress(10, "designing")
-    # Rendering the largest spec takes seconds of pure-Python CPU: in a thread it would hold
-    # the GIL and starve this event loop (heartbeats, SSE), so it runs in a worker process.
-    files = await anyio.to_process.run_sync(generate, spec, cancellable=True)
+    # The largest spec is seconds of pure-Python rendering: a worker process does it.
+    files = await context.offload(generate, spec)
     await context.progress(60, "writing files")
     await context.stage(dict(files), {path: language_of(path) for path in files})
     await context.progress(90, "applying")
