@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format openapi bench system-deps clean clean-data
+.PHONY: run test lint format openapi golden bench system-deps clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ format: $(VENV)/.dev
 
 openapi: $(VENV)/.runtime
 	$(BIN)/python -m backend export-openapi --output openapi.yaml
+
+# Rewrite the generator's golden files (tests/generation/golden/) after changing a template.
+golden: $(VENV)/.runtime
+	$(BIN)/python -m tests.generation.golden
 
 bench: $(VENV)/.dev $(DB_VENV)/.installed
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
