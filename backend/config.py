@@ -9,6 +9,7 @@ from typing import Annotated, Self
 import limits
 from pydantic import (
     AfterValidator,
+    BaseModel,
     Field,
     SecretStr,
     ValidationError,
@@ -55,6 +56,15 @@ def _split_list(value: object) -> object:
     if text.startswith("["):
         return json.loads(text)
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class ModelEntry(BaseModel):
+    """One model of the catalogue (`LLM_MODELS`, a JSON list of these)."""
+
+    id: str = "openai/gpt-4o"
+    provider: str = "openai"
+    kinds: list[str] = ["agentic"]
+    plans: list[str] = ["free", "pro", "team"]
 
 
 class Settings(BaseSettings):
@@ -133,6 +143,21 @@ class Settings(BaseSettings):
     job_cancel_wait_s: float = Field(default=5.0, ge=0, le=60)
     job_enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30)
 
+    llm_base_url: str = "https://openrouter.ai/api/v1"
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=6)
+    llm_default_model: str = "openai/gpt-4o"
+    llm_models: list[ModelEntry] = Field(default_factory=lambda: [ModelEntry()])
+    llm_role_models: dict[str, str] = {}
+    agent_max_calls: int = Field(default=40, ge=1, le=1000)
+    agent_max_steps_per_role: int = Field(default=20, ge=1, le=500)
+    agent_max_output_tokens_free: int = Field(default=20_000, ge=1)
+    agent_max_output_tokens_pro: int = Field(default=100_000, ge=1)
+    agent_max_output_tokens_team: int = Field(default=400_000, ge=1)
+    agent_max_seconds: float = Field(default=600, gt=0, le=7200)
+    agent_context_messages: int = Field(default=20, ge=0, le=200)
+
     cache_ttl_project_list: int = Field(default=15 * 60, ge=0)
     cache_ttl_project: int = Field(default=5 * 60, ge=0)
     cache_ttl_user: int = Field(default=60, ge=0)
@@ -148,6 +173,10 @@ class Settings(BaseSettings):
     rate_limit_default_user: RateLimitText = "300/minute"
     rate_limit_default_anonymous: RateLimitText = "60/minute"
     rate_limit_stripe_webhook: RateLimitText = "1000/minute"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_api_key and self.llm_api_key.get_secret_value() and self.llm_base_url)
 
     @field_validator("frontend_origins", "trusted_proxies", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from backend.services.generation import (
     JobNotSucceeded,
     JobReverted,
     KeyInUse,
+    ModelNotAllowed,
     QuotaExceeded,
     RevertConflict,
     TooManyActiveJobs,
@@ -74,7 +75,7 @@ async def start_fullstack_job(
     "/agentic",
     status_code=202,
     response_model=JobRead,
-    responses={**ADMISSION, **problems(GenerationUnavailable)},
+    responses={**ADMISSION, **problems(GenerationUnavailable, ModelNotAllowed, NotFound)},
     dependencies=[rate_limit(RateLimits.GENERATE_AGENTIC)],
 )
 async def start_agentic_job(
@@ -84,7 +85,7 @@ async def start_agentic_job(
     idempotency_key: IdempotencyKey = None,
 ) -> JobRead:
     """Have the agent squad change a project (or a new one) as the prompt asks."""
-    raise GenerationUnavailable("No language model provider is configured on this server")
+    return job_view(await generation.submit_agentic(user, body, idempotency_key))
 
 
 @router.get("/jobs", response_model=Page[JobRead], dependencies=[DEFAULT_LIMIT])

@@ -70,6 +70,12 @@ class JobContext:
         await self._emit("progress", {"progress": percent, "stage": stage},
                          progress=percent, stage=stage)  # fmt: skip
 
+    async def add_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Tokens of one model call: on the job now, in the month's usage when it ends."""
+        self.job.usage.prompt_tokens += prompt_tokens
+        self.job.usage.completion_tokens += completion_tokens
+        await self.service.jobs.add_usage(self.job, prompt_tokens, completion_tokens)
+
     async def message(self, text: str) -> None:
         await self._emit("message", {"text": text})
 
@@ -269,10 +275,14 @@ async def recover_queued(service: GenerationService, queue: JobQueue) -> None:
 def job_runner(
     service: Callable[[], GenerationService], queue: JobQueue, settings: Settings
 ) -> JobRunner:
-    """The runner with every job kind this build knows."""
+    """The runner with every job kind this build knows (agentic when a model is configured)."""
+    from backend.generation.agents.job import agentic_executor
     from backend.generation.fullstack.job import run_fullstack
 
-    return JobRunner(service, {"fullstack": run_fullstack}, queue, settings)
+    executors: dict[str, Executor] = {"fullstack": run_fullstack}
+    if settings.llm_configured:
+        executors["agentic"] = agentic_executor(settings)
+    return JobRunner(service, executors, queue, settings)
 
 
 async def keep_queue_depth(

@@ -213,6 +213,21 @@ class JobRepository:
         cursor = self.jobs.find({"status": "running", "heartbeat_at": {"$lt": before}}).limit(limit)
         return [_job(doc) for doc in await cursor.to_list(length=limit)]
 
+    async def last_succeeded(self, owner_id: str, project_id: str) -> Job | None:
+        """The project's latest succeeded job (`owner_status_created`)."""
+        doc = await self.jobs.find_one(
+            {"owner_id": owner_id, "status": "succeeded", "project_id": project_id},
+            sort=[("created_at", DESCENDING)],
+        )
+        return _job(doc) if doc else None
+
+    async def add_usage(self, job: Job, prompt_tokens: int, completion_tokens: int) -> None:
+        await self.jobs.update_one(
+            {"_id": ObjectId(job.id), "owner_id": job.owner_id},
+            {"$inc": {"usage.prompt_tokens": prompt_tokens,
+                      "usage.completion_tokens": completion_tokens}},
+        )  # fmt: skip
+
     async def queued(self, limit: int = 1000) -> list[Job]:
         """Jobs waiting for a runner (`status_heartbeat` index, by its prefix)."""
         cursor = self.jobs.find({"status": "queued"}).limit(limit)

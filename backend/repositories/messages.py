@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -48,6 +48,15 @@ class MessageRepository:
         }
         doc["_id"] = (await self.collection.insert_one(doc, session=session)).inserted_id
         return _message(doc)
+
+    async def latest(self, project_id: str, limit: int) -> list[Message]:
+        """The last `limit` messages, oldest first (`project_created` index, walked back)."""
+        cursor = (
+            self.collection.find({"project_id": project_id})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [_message(doc) for doc in reversed(await cursor.to_list(length=limit))]
 
     async def page(self, project_id: str, *, page: int, limit: int) -> tuple[list[Message], int]:
         query = {"project_id": project_id}

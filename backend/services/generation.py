@@ -18,7 +18,7 @@ import structlog
 from backend.cache import Cache
 from backend.config import Settings
 from backend.db import Mongo
-from backend.errors import AppError, Conflict, NotFound, ServiceUnavailable
+from backend.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from backend.generation.events import EventHub
 from backend.generation.files import apply_changes, change_views
 from backend.generation.outcome import JobFailure, Output
@@ -33,9 +33,11 @@ from backend.repositories.users import User
 from backend.services.projects import LIMITS, owner_scope, project_scope
 from schemas.common import Page
 from schemas.generation_schemas import (
+    AgenticCreate,
     ChangeList,
     JobRead,
     ModelCatalogue,
+    ModelInfo,
     TokenTotals,
     UsageRead,
 )
@@ -80,6 +82,10 @@ class RevertConflict(Conflict):
 
 class GenerationUnavailable(ServiceUnavailable):
     code, title = "generation_unavailable", "No language model provider is configured"
+
+
+class ModelNotAllowed(AppError):
+    status, code, title = 403, "model_not_allowed", "Your plan may not use this model"
 
 
 class _KeyTaken(Exception):
@@ -281,7 +287,34 @@ class GenerationService:
 
     def models(self) -> ModelCatalogue:
         """The models agentic jobs may use; empty until an LLM provider is configured."""
-        return ModelCatalogue(default_model=None, models=[])
+        if not self.settings.llm_configured:
+            return ModelCatalogue(default_model=None, models=[])
+        return ModelCatalogue(
+            default_model=self.settings.llm_default_model,
+            models=[ModelInfo.model_validate(m.model_dump()) for m in self.settings.llm_models],
+        )
+
+    async def submit_agentic(
+        self, user: User, body: AgenticCreate, idempotency_key: str | None
+    ) -> Job:
+        """Check the provider, the model and the project, then admit like any job."""
+        if not self.settings.llm_configured:
+            raise GenerationUnavailable("No language model provider is configured here")
+        model = body.model or self.settings.llm_default_model
+        entry = next((m for m in self.settings.llm_models if m.id == model), None)
+        if entry is None or "agentic" not in entry.kinds:
+            issue = {"loc": ["body", "model"], "msg": "unknown model", "type": "unknown_model"}
+            raise ValidationFailed(extensions={"errors": [issue]})
+        if user.plan not in entry.plans:
+            raise ModelNotAllowed(f"{model} is not part of the {user.plan} plan")
+        if body.project_id is not None and not await self.projects.exists(user.id, body.project_id):
+            raise NotFound("No such project")
+        request = {"prompt": body.prompt, "project_id": body.project_id, "model": model,
+                   "plan": user.plan}  # fmt: skip
+        return await self.submit(
+            user, kind="agentic", request=request, project_id=body.project_id, model=model,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
 
     async def follow(self, job: Job, after: int) -> AsyncIterator[Event]:
         """Stored events after `after`, then live ones, until the terminal event."""

@@ -83,9 +83,14 @@ def test_compose_runs_workers_beside_the_api() -> None:
 def test_compose_passes_every_deployment_setting_through_empty_by_default() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     env = compose["services"]["api"]["environment"]
-    prefixes = ("stripe_", "smtp_", "oauth_", "admin_", "public_app_url")
-    wanted = {name.upper() for name in Settings.model_fields if name.startswith(prefixes)}
-    assert wanted <= set(env)
+    prefixes = ("stripe_", "smtp_", "oauth_", "admin_", "public_app_url", "llm_")
+    wanted_llm = {"LLM_BASE_URL", "LLM_API_KEY", "LLM_DEFAULT_MODEL", "LLM_MODELS"}
+    wanted = {
+        name.upper()
+        for name in Settings.model_fields
+        if name.startswith(prefixes) and name not in ("llm_max_retries",)
+    }
+    assert wanted_llm <= wanted <= set(env)
     assert all(env[name] == f"${{{name}:-}}" for name in wanted)
 
 

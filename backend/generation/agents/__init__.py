@@ -1,0 +1,1 @@
+"""The agentic job: a squad of three roles editing a staged copy of a project through tools."""

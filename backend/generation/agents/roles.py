@@ -1,0 +1,32 @@
+"""The squad's three roles: who they are, what they may do, in which order."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROMPTS = Path(__file__).parent / "prompts"
+PLAN_FILES = ("docs/", "openapi.yaml", "openapi.json")
+ALL_TOOLS = ("list_files", "read_file", "write_file", "edit_file", "delete_file", "finish")
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    stage: str
+    tools: tuple[str, ...]
+    plan_only: bool = False
+
+    def system_prompt(self) -> str:
+        return (PROMPTS / f"{self.name}.md").read_text(encoding="utf-8")
+
+    def may_write(self, path: str) -> bool:
+        return not self.plan_only or path.startswith(PLAN_FILES)
+
+
+ARCHITECT = Role(
+    "architect",
+    "designing the API",
+    ("list_files", "read_file", "write_file", "edit_file", "finish"),
+    plan_only=True,
+)
+DEVELOPER = Role("developer", "implementing", ALL_TOOLS)
+INTEGRATIONS = Role("integrations", "adding integrations", ALL_TOOLS)

@@ -1,0 +1,195 @@
+"""The agentic job: architect, then developer, then (if the plan names any) integrations.
+
+A loop over roles, not a framework. Each role converses with the model through its own
+system prompt and only its tools, over the job's staged workspace. Budgets are checked
+before every model call and after every answer: model calls, output tokens and wall clock
+end the job `failed` with their own codes. A cancel aborts the model call in flight.
+"""
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from backend.config import Settings
+from backend.generation.agents.roles import ARCHITECT, DEVELOPER, INTEGRATIONS, Role
+from backend.generation.agents.tools import TOOLS
+from backend.generation.agents.tools.base import ToolContext
+from backend.generation.agents.workspace import ToolError, Workspace
+from backend.generation.outcome import JobCanceled, JobFailure, Output
+from backend.generation.runner import JobContext
+from backend.integrations.llm import LLMClient, LLMUnavailable, Turn
+from backend.repositories.jobs import Job
+from backend.services.projects import LIMITS
+
+MESSAGE_FLUSH_S = 0.1
+MAX_TOOL_ERRORS = 8
+
+
+class Budget:
+    def __init__(self, settings: Settings, plan: str) -> None:
+        self.calls_left = settings.agent_max_calls
+        self.tokens_left = int(getattr(settings, f"agent_max_output_tokens_{plan}"))
+        self.deadline = time.monotonic() + settings.agent_max_seconds
+
+    def before_call(self) -> None:
+        if self.calls_left <= 0:
+            raise JobFailure("step_budget_exceeded", "The job used all its model calls")
+        if time.monotonic() > self.deadline:
+            raise JobFailure("timeout", "The job ran out of time")
+        self.calls_left -= 1
+
+    def after_call(self, turn: Turn) -> None:
+        self.tokens_left -= turn.completion_tokens
+        if self.tokens_left < 0:
+            raise JobFailure("token_budget_exceeded", "The job used all its output tokens")
+
+    def seconds_left(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
+
+
+class Squad:
+    def __init__(self, llm: LLMClient, settings: Settings) -> None:
+        self.llm = llm
+        self.settings = settings
+
+    async def run(self, job: Job, context: JobContext, start: dict[str, str], brief: str) -> Output:
+        workspace = Workspace(start, LIMITS)
+        budget = Budget(self.settings, job.request.get("plan", "free"))
+        plan = await self._role(ARCHITECT, job, context, workspace, budget, brief, 5)
+        with_plan = f"{brief}\n\nThe architect's plan: {plan.finished}"
+        built = await self._role(DEVELOPER, job, context, workspace, budget, with_plan, 40)
+        summary = built.finished or ""
+        if plan.integrations:
+            added = await self._role(
+                INTEGRATIONS, job, context, workspace, budget,
+                f"{brief}\n\nIntegrations to add: {', '.join(plan.integrations)}", 75,
+            )  # fmt: skip
+            summary = f"{summary}\n\n{added.finished}"
+        await context.stage(workspace.changes(), _languages(workspace))
+        return Output(files=workspace.changes(), summary=summary.strip(),
+                      project_name=_name_from(job.request["prompt"]),
+                      prompt=job.request["prompt"])  # fmt: skip
+
+    async def _role(
+        self,
+        role: Role,
+        job: Job,
+        context: JobContext,
+        workspace: Workspace,
+        budget: Budget,
+        brief: str,
+        progress: int,
+    ) -> ToolContext:
+        await context.progress(progress, role.stage)
+        tools = ToolContext(workspace, writable=role.may_write)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": role.system_prompt()},
+            {"role": "user", "content": brief},
+        ]
+        schemas = [TOOLS[name].schema() for name in role.tools]
+        model = self.settings.llm_role_models.get(role.name) or job.model or ""
+        errors = 0
+        for _ in range(self.settings.agent_max_steps_per_role):
+            budget.before_call()
+            turn = await self._call(context, budget, model, messages, schemas)
+            budget.after_call(turn)
+            messages.append(_assistant(turn))
+            if not turn.tool_calls:
+                messages.append({"role": "user", "content": "Use the tools, then call finish."})
+                continue
+            for call in turn.tool_calls:
+                result, failed = _run_tool(role, tools, call.name, call.arguments)
+                errors += failed
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+            if errors > MAX_TOOL_ERRORS:
+                raise JobFailure("tool_errors", "The model kept calling tools wrongly")
+            if tools.finished is not None:
+                return tools
+        raise JobFailure("step_budget_exceeded", f"The {role.name} did not finish in time")
+
+    async def _call(
+        self,
+        context: JobContext,
+        budget: Budget,
+        model: str,
+        messages: list[dict[str, Any]],
+        schemas: list[dict[str, Any]],
+    ) -> Turn:
+        """One model call, its text streamed to `message` events every ~100 ms; a cancel
+        aborts it at once (closing the connection)."""
+        pending: list[str] = []
+        flushed = time.monotonic()
+
+        async def on_text(text: str) -> None:
+            nonlocal flushed
+            pending.append(text)
+            if time.monotonic() - flushed >= MESSAGE_FLUSH_S:
+                flushed = time.monotonic()
+                await context.message("".join(pending))
+                pending.clear()
+
+        call = asyncio.create_task(self.llm.turn(
+            model=model, messages=messages, tools=schemas, max_tokens=max(budget.tokens_left, 1),
+            on_text=on_text,
+        ))  # fmt: skip
+        canceled = asyncio.create_task(context.cancel.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {call, canceled}, timeout=budget.seconds_left(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )  # fmt: skip
+        finally:
+            canceled.cancel()
+        if call not in done:
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
+            if context.cancel.is_set():
+                raise JobCanceled()
+            raise JobFailure("timeout", "The job ran out of time")
+        try:
+            turn = call.result()
+        except LLMUnavailable as exc:
+            raise JobFailure("llm_unavailable", "The model provider did not answer") from exc
+        if pending:
+            await context.message("".join(pending))
+        await context.add_usage(turn.prompt_tokens, turn.completion_tokens)
+        return turn
+
+
+def _run_tool(role: Role, tools: ToolContext, name: str, arguments: str) -> tuple[str, int]:
+    """(what the model is told, 1 if it was an error)."""
+    if name not in role.tools:
+        return f"error: no tool named {name!r} for the {role.name}", 1
+    tool = TOOLS[name]
+    try:
+        args = tool.args.model_validate(json.loads(arguments or "{}"))
+        return tool.run(tools, args), 0
+    except (json.JSONDecodeError, ValidationError) as exc:
+        return f"error: the arguments are not valid for {name}: {str(exc)[:500]}", 1
+    except ToolError as exc:
+        return f"error: {exc}", 1
+
+
+def _assistant(turn: Turn) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+    if turn.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in turn.tool_calls
+        ]
+    return message
+
+
+def _languages(workspace: Workspace) -> dict[str, str]:
+    from backend.services.projects import language_of
+
+    paths = set(workspace.files) | set(workspace.original)
+    return {path: language_of(path) for path in paths}
+
+
+def _name_from(prompt: str) -> str:
+    words = " ".join(prompt.split())[:60].strip()
+    return words or "Generated project"

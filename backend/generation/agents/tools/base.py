@@ -1,0 +1,46 @@
+"""What every tool shares: its argument model (whose JSON schema the model sees) and the
+context it acts on."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict
+
+from backend.generation.agents.workspace import ToolError, Workspace
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class ToolContext:
+    workspace: Workspace
+    # Paths this role may change (None: any); the architect edits the plan, not the code.
+    writable: Callable[[str], bool] | None = None
+    finished: str | None = None
+    integrations: list[str] = field(default_factory=list)
+
+    def may_write(self, path: str) -> None:
+        self.workspace.check_path(path)
+        if self.writable is not None and not self.writable(path):
+            raise ToolError(f"this role may not change {path}; it writes only the plan")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: type[Args]
+    run: Callable[[ToolContext, Args], str]
+
+    def schema(self) -> dict[str, object]:
+        """The OpenAI function-tool declaration."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.args.model_json_schema(),
+            },
+        }
