@@ -61,6 +61,7 @@ bench: $(VENV)/.dev $(DB_VENV)/.installed
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.jobs
+	$(BIN)/python -m bench.agentic
 
 clean:
 	rm -rf $(VENV) $(DB_VENV) .pytest_cache .mypy_cache .ruff_cache

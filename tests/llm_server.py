@@ -4,6 +4,7 @@ streamed as the real API streams them, every request recorded."""
 import asyncio
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ class Reply:
     delay_s: float = 0.0
     prompt_tokens: int = 100
     completion_tokens: int = 20
+    stamp: bool = False  # replace `{t}` in each piece by the time it is sent (benchmarks)
 
 
 def call(name: str, **arguments: Any) -> tuple[str, Any]:
@@ -78,6 +80,8 @@ class ScriptedLLM:
             size = max(len(reply.text) // reply.pieces, 1)
             for start in range(0, len(reply.text), size):
                 piece = reply.text[start : start + size]
+                if reply.stamp:
+                    piece = piece.replace("{t}", f"{time.time():.6f}")
                 yield chunk(choices=[{"index": 0, "delta": {"content": piece},
                                       "finish_reason": None}])  # fmt: skip
                 await asyncio.sleep(reply.delay_s)

@@ -79,30 +79,32 @@ class JobContext:
     async def message(self, text: str) -> None:
         await self._emit("message", {"text": text})
 
-    async def stage(self, files: dict[str, str | None], languages: dict[str, str]) -> None:
-        """Keep the job's pending changes (shown by `GET /changes`) and announce each file."""
+    async def stage(
+        self, files: dict[str, str | None], languages: dict[str, str], *, announce: bool = True
+    ) -> None:
+        """Keep the job's pending changes (shown by `GET /changes`); announce each file unless
+        the executor announced them as it went."""
         self.check()
         changes = [
             Change(path=path, language=languages[path], after=content)
             for path, content in sorted(files.items())
         ]
         await self.service.jobs.stage_changes(self.job.id, changes)
+        if announce:
+            for path, content in sorted(files.items()):
+                await self.announce(path, languages[path], content)
+
+    async def announce(self, path: str, language: str, content: str | None) -> None:
+        """A `file` event: what this change does to the project as it is."""
         existing: set[str] = set()
         if self.job.project_id is not None:
             project = await self.service.projects.get(self.job.owner_id, self.job.project_id)
             existing = {file.path for file in project.files} if project else set()
-        for change in changes:
-            action = (
-                "deleted" if change.after is None
-                else "updated" if change.path in existing
-                else "created"
-            )  # fmt: skip
-            size = len((change.after or "").encode())
-            await self._emit(
-                "file",
-                {"path": change.path, "language": change.language, "size": size,
-                 "action": action},
-            )  # fmt: skip
+        action = "deleted" if content is None else "updated" if path in existing else "created"
+        size = len((content or "").encode())
+        await self._emit(
+            "file", {"path": path, "language": language, "size": size, "action": action}
+        )
 
 
 Executor = Callable[[Job, JobContext], Awaitable[Output]]

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import httpx2
 from authlib.deprecate import AuthlibDeprecationWarning
 
 with warnings.catch_warnings():
-    # Authlib prefers the `httpx2` fork and warns when it falls back to httpx, which every
-    # other client here (Stripe, LLM, tests) uses; one HTTP stack is worth the warning.
+    # Authlib uses the `httpx2` fork when it is installed (the openai SDK brings it) and
+    # warns when it falls back to httpx; either way its errors are caught below.
     warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from joserfc import jwt
@@ -50,7 +51,9 @@ class OAuthProvider(Protocol):
     async def aclose(self) -> None: ...
 
 
-_NETWORK_ERRORS = (httpx.HTTPError, OAuthError, JoseError, ValueError, KeyError, TypeError)
+_NETWORK_ERRORS = (
+    httpx.HTTPError, httpx2.HTTPError, OAuthError, JoseError, ValueError, KeyError, TypeError,
+)  # fmt: skip
 
 
 class GoogleProvider:

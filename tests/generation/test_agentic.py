@@ -99,6 +99,9 @@ async def test_three_roles_build_edit_and_land_a_project(
     stream = await events(client, alice, job["id"])
     kinds = [e["event"] for e in stream]
     assert "message" in kinds and kinds[-1] == "done"
+    written = [(e["data"]["path"], e["data"]["action"]) for e in stream if e["event"] == "file"]
+    assert written == [("docs/plan.md", "created"), ("app/main.py", "created"),
+                       ("app/main.py", "created"), ("app/payments.py", "created")]  # fmt: skip
     stages = [e["data"]["stage"] for e in stream if e["event"] == "progress"]
     assert stages[:3] == ["designing the API", "implementing", "adding integrations"]
     usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()

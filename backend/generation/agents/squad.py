@@ -22,7 +22,7 @@ from backend.generation.outcome import JobCanceled, JobFailure, Output
 from backend.generation.runner import JobContext
 from backend.integrations.llm import LLMClient, LLMUnavailable, Turn
 from backend.repositories.jobs import Job
-from backend.services.projects import LIMITS
+from backend.services.projects import LIMITS, language_of
 
 MESSAGE_FLUSH_S = 0.1
 MAX_TOOL_ERRORS = 8
@@ -68,7 +68,7 @@ class Squad:
                 f"{brief}\n\nIntegrations to add: {', '.join(plan.integrations)}", 75,
             )  # fmt: skip
             summary = f"{summary}\n\n{added.finished}"
-        await context.stage(workspace.changes(), _languages(workspace))
+        await context.stage(workspace.changes(), _languages(workspace), announce=False)
         return Output(files=workspace.changes(), summary=summary.strip(),
                       project_name=_name_from(job.request["prompt"]),
                       prompt=job.request["prompt"])  # fmt: skip
@@ -101,9 +101,12 @@ class Squad:
                 messages.append({"role": "user", "content": "Use the tools, then call finish."})
                 continue
             for call in turn.tool_calls:
+                before = dict(workspace.files)
                 result, failed = _run_tool(role, tools, call.name, call.arguments)
                 errors += failed
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                for path in _touched(before, workspace.files):
+                    await context.announce(path, language_of(path), workspace.files.get(path))
             if errors > MAX_TOOL_ERRORS:
                 raise JobFailure("tool_errors", "The model kept calling tools wrongly")
             if tools.finished is not None:
@@ -183,9 +186,11 @@ def _assistant(turn: Turn) -> dict[str, Any]:
     return message
 
 
-def _languages(workspace: Workspace) -> dict[str, str]:
-    from backend.services.projects import language_of
+def _touched(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
 
+
+def _languages(workspace: Workspace) -> dict[str, str]:
     paths = set(workspace.files) | set(workspace.original)
     return {path: language_of(path) for path in paths}
 
