@@ -38,7 +38,7 @@ def _env(url: str, llm: ScriptedLLM) -> dict[str, str]:
         "LLM_BASE_URL": llm.url, "LLM_API_KEY": "bench", "LLM_DEFAULT_MODEL": "bench/model",
         "LLM_MODELS": json.dumps([{"id": "bench/model", "provider": "bench",
                                    "kinds": ["agentic"], "plans": ["free"]}]),
-        "AGENT_MAX_CALLS": "1000", "AGENT_MAX_STEPS_PER_ROLE": "1000",
+        "AGENT_MAX_CALLS": "1000", "AGENT_MAX_STEPS_PER_ROLE": "500",
         "AGENT_MAX_OUTPUT_TOKENS_FREE": "100000000", "QUOTA_FREE": "1000",
         "RATE_LIMIT_GENERATE_AGENTIC": "100000/minute",
         "RATE_LIMIT_DEFAULT_USER": "100000000/minute",
