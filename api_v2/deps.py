@@ -14,18 +14,21 @@ from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
 from backend.errors import Forbidden, Unauthorized
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
+from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import (
     ActionTokenRepository,
     OAuthIdentityRepository,
     OAuthStateRepository,
     RefreshTokenRepository,
 )
+from backend.repositories.jobs import JobRepository
 from backend.repositories.messages import MessageRepository
 from backend.repositories.projects import ProjectRepository
-from backend.repositories.stripe_events import StripeEventRepository
+from backend.repositories.stripe_events import StripeEventLog, StripeEventRepository
 from backend.repositories.users import User, UserRepository
 from backend.resources import Resources
 from backend.security import AccessClaims, InvalidToken
+from backend.services.admin import AdminService
 from backend.services.auth import AccountDisabled, AuthService
 from backend.services.billing import BillingService
 from backend.services.billing_webhooks import WebhookInbox
@@ -147,6 +150,27 @@ async def get_generation_service(resources: ResourcesDep) -> GenerationService:
 
 
 GenerationServiceDep = Annotated[GenerationService, Depends(get_generation_service)]
+
+
+async def admin_service(resources: ResourcesDep, generation: GenerationServiceDep) -> AdminService:
+    db = resources.mongo.db
+    settings = resources.settings
+    inbox = None
+    if resources.stripe is not None:
+        inbox = WebhookInbox(
+            events=StripeEventRepository(db), users=UserRepository(db), gateway=resources.stripe,
+            cache=resources.cache, metrics=resources.metrics,
+            prices={"pro": settings.stripe_price_pro, "team": settings.stripe_price_team},
+        )  # fmt: skip
+    return AdminService(
+        mongo=resources.mongo, users=UserRepository(db), projects=ProjectRepository(db),
+        jobs=JobRepository(db), refresh_tokens=RefreshTokenRepository(db),
+        events=StripeEventLog(db), audit=AuditRepository(db), cache=resources.cache,
+        generation=generation, inbox=inbox, stripe_gateway=resources.stripe,
+    )  # fmt: skip
+
+
+AdminServiceDep = Annotated[AdminService, Depends(admin_service)]
 
 
 @dataclass(frozen=True, slots=True)

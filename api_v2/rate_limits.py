@@ -30,6 +30,7 @@ class RateLimits:
     DEFAULT_USER = "default_user"
     DEFAULT_ANONYMOUS = "default_anonymous"
     STRIPE_WEBHOOK = "stripe_webhook"
+    ADMIN = "admin"
 
     def __init__(self, settings: Settings) -> None:
         self.items: dict[str, RateLimitItem] = {

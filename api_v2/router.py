@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api_v2.endpoints import auth, billing, generation, projects
+from api_v2.endpoints import admin, auth, billing, generation, projects
 from api_v2.rate_limits import DEFAULT_LIMIT
 from api_v2.routing import DocumentedRoute
 from backend import __version__
@@ -28,3 +28,4 @@ router.include_router(auth.router)
 router.include_router(projects.router)
 router.include_router(generation.router)
 router.include_router(billing.router)
+router.include_router(admin.router)

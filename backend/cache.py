@@ -58,6 +58,7 @@ class CacheConfig:
     USER = CacheEntry("user")
     INVOICES = CacheEntry("invoices")
     PLANS = CacheEntry("plans")
+    ADMIN_STATS = CacheEntry("admin_stats")
 
 
 class CacheBackend(Protocol):

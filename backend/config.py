@@ -163,6 +163,7 @@ class Settings(BaseSettings):
     cache_ttl_user: int = Field(default=60, ge=0)
     cache_ttl_invoices: int = Field(default=3 * 60, ge=0)
     cache_ttl_plans: int = Field(default=6 * 3600, ge=0)
+    cache_ttl_admin_stats: int = Field(default=60, ge=0)
 
     rate_limit_auth_login: RateLimitText = "5/minute"
     rate_limit_auth_register: RateLimitText = "10/hour"
@@ -173,6 +174,7 @@ class Settings(BaseSettings):
     rate_limit_default_user: RateLimitText = "300/minute"
     rate_limit_default_anonymous: RateLimitText = "60/minute"
     rate_limit_stripe_webhook: RateLimitText = "1000/minute"
+    rate_limit_admin: RateLimitText = "120/minute"
 
     @property
     def llm_configured(self) -> bool:

@@ -133,6 +133,21 @@ class StripeGateway:
         )
         return _plain(subscription)
 
+    async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer as Stripe has it; None when Stripe does not know the id."""
+        try:
+            customer = await self._call(
+                lambda options: self.client.v1.customers.retrieve_async(
+                    customer_id, options=options
+                ),
+                None,
+            )
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise
+        return _plain(customer)
+
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any] | None:
         """The subscription as Stripe has it now; None when Stripe no longer knows it."""
         try:

@@ -7,6 +7,7 @@ creates them at start-up.
 from pymongo import IndexModel
 
 from backend.repositories import (
+    audit,
     auth_tokens,
     generation_usage,
     jobs,
@@ -24,4 +25,5 @@ INDEXES: dict[str, list[IndexModel]] = {
     **auth_tokens.INDEXES,
     **jobs.INDEXES,
     **generation_usage.INDEXES,
+    audit.COLLECTION: audit.INDEXES,
 }

@@ -1,6 +1,7 @@
 """What every repository shares: id conversion and the current time."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -20,3 +21,26 @@ def utcnow() -> datetime:
     # MongoDB keeps milliseconds; trimming here makes stored and returned times equal.
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+async def count_by_day(
+    collection: Any, match: dict[str, Any], field: str = "created_at"
+) -> dict[str, int]:
+    """`YYYY-MM-DD` (UTC) → documents matching `match`, grouped by the day of `field`."""
+    pipeline = [
+        {"$match": match},
+        {"$group": {"_id": {"$dateToString": {"format": "%Y-%m-%d", "date": f"${field}"}},
+                    "count": {"$sum": 1}}},
+    ]  # fmt: skip
+    rows = await (await collection.aggregate(pipeline)).to_list(None)
+    return {row["_id"]: int(row["count"]) for row in rows}
+
+
+async def count_by(
+    collection: Any, field: str, match: dict[str, Any] | None = None
+) -> dict[str, int]:
+    """Value of `field` → how many documents have it (among those matching `match`)."""
+    pipeline: list[dict[str, Any]] = [{"$match": match}] if match else []
+    pipeline.append({"$group": {"_id": f"${field}", "count": {"$sum": 1}}})
+    rows = await (await collection.aggregate(pipeline)).to_list(None)
+    return {str(row["_id"]): int(row["count"]) for row in rows}

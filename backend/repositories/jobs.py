@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import object_id, utcnow
+from backend.repositories.base import count_by, count_by_day, object_id, utcnow
 from schemas.generation_schemas import JobError, JobResult, Usage
 
 JOBS = "generation_jobs"
@@ -32,6 +32,10 @@ INDEXES = {
             [("owner_id", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)],
             name="owner_status_created",
         ),
+        # Admin views across users, newest first.
+        IndexModel([("created_at", DESCENDING)], name="created_at"),
+        IndexModel([("status", ASCENDING), ("created_at", DESCENDING)], name="status_created"),
+        IndexModel([("kind", ASCENDING), ("created_at", DESCENDING)], name="kind_created"),
         # The reaper's query: running jobs whose heartbeat went stale.
         IndexModel([("status", ASCENDING), ("heartbeat_at", ASCENDING)], name="status_heartbeat"),
     ],
@@ -227,6 +231,54 @@ class JobRepository:
             {"$inc": {"usage.prompt_tokens": prompt_tokens,
                       "usage.completion_tokens": completion_tokens}},
         )  # fmt: skip
+
+    async def admin_page(
+        self,
+        *,
+        page: int,
+        limit: int,
+        status: str | None,
+        owner_id: str | None,
+        kind: str | None,
+    ) -> tuple[list[Job], int]:
+        """Every user's jobs, newest first."""
+        query: dict[str, Any] = {}
+        for field, value in (("status", status), ("owner_id", owner_id), ("kind", kind)):
+            if value:
+                query[field] = value
+        cursor = (
+            self.jobs.find(query)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        docs = await cursor.to_list(length=limit)
+        return [_job(doc) for doc in docs], await self.jobs.count_documents(query)
+
+    async def get_any(self, job_id: str) -> Job | None:
+        """A job by id, whoever owns it (admin only)."""
+        oid = object_id(job_id)
+        doc = await self.jobs.find_one({"_id": oid}) if oid else None
+        return _job(doc) if doc else None
+
+    async def active_of(self, owner_id: str) -> list[Job]:
+        cursor = self.jobs.find({"owner_id": owner_id, "status": {"$in": list(ACTIVE)}})
+        return [_job(doc) async for doc in cursor]
+
+    async def count_by_owner(self, owner_ids: list[str]) -> dict[str, int]:
+        return await count_by(self.jobs, "owner_id", {"owner_id": {"$in": owner_ids}})
+
+    async def count_by_status(self) -> dict[str, int]:
+        return await count_by(self.jobs, "status")
+
+    async def count_since(self, since: datetime) -> int:
+        return await self.jobs.count_documents({"created_at": {"$gte": since}})
+
+    async def created_by_day(self, since: datetime, status: str | None = None) -> dict[str, int]:
+        match: dict[str, Any] = {"created_at": {"$gte": since}}
+        if status:
+            match = {"status": status, **match}
+        return await count_by_day(self.jobs, match)
 
     async def queued(self, limit: int = 1000) -> list[Job]:
         """Jobs waiting for a runner (`status_heartbeat` index, by its prefix)."""

@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import object_id, utcnow
+from backend.repositories.base import count_by, object_id, utcnow
 
 COLLECTION = "projects"
 INDEXES = [
@@ -137,6 +137,13 @@ class ProjectRepository:
         }
         doc["_id"] = (await self.collection.insert_one(doc, session=session)).inserted_id
         return _project(doc)
+
+    async def count_by_owner(self, owner_ids: list[str]) -> dict[str, int]:
+        """Projects per owner for a page of users: one aggregation on `owner_updated`."""
+        return await count_by(self.collection, "owner_id", {"owner_id": {"$in": owner_ids}})
+
+    async def count_all(self) -> int:
+        return await self.collection.estimated_document_count()
 
     async def page(
         self, owner_id: str, *, page: int, limit: int, sort: str, search: str | None

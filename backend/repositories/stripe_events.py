@@ -5,10 +5,11 @@ finds it; claiming it again is an atomic update that only a failed or abandoned 
 allows. Documents expire after 7 days.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -81,3 +82,47 @@ class StripeEventRepository:
                 }
             },
         )
+
+
+class StoredEvent(BaseModel):
+    id: str
+    type: str
+    status: str
+    attempts: int
+    received_at: datetime
+    processed_at: datetime | None
+    error: str | None
+    payload: str
+
+
+def _stored(doc: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(id=doc.pop("_id"), **{k: v for k, v in doc.items()
+                                            if k in StoredEvent.model_fields})  # fmt: skip
+
+
+class StripeEventLog:
+    """The inbox as the admin reads it (`received_at`, `status_type` indexes)."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db[COLLECTION]
+
+    async def page(
+        self, *, status: str | None, kind: str | None, page: int, limit: int
+    ) -> tuple[list[StoredEvent], int]:
+        query: dict[str, Any] = {}
+        if status:
+            query["status"] = status
+        if kind:
+            query["type"] = kind
+        cursor = (
+            self.collection.find(query)
+            .sort([("received_at", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        events = [_stored(doc) async for doc in cursor]
+        return events, await self.collection.count_documents(query)
+
+    async def get(self, event_id: str) -> StoredEvent | None:
+        doc = await self.collection.find_one({"_id": event_id})
+        return _stored(doc) if doc else None

@@ -1,15 +1,17 @@
 """The `users` collection."""
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from backend.errors import Conflict
-from backend.repositories.base import object_id, utcnow
+from backend.repositories.base import count_by_day, object_id, utcnow
 
 COLLECTION = "users"
 INDEXES = [
@@ -131,7 +133,9 @@ class UserRepository:
         doc = await self.collection.find_one({"_id": oid}, {"password_hash": 1}) if oid else None
         return doc.get("password_hash") if doc else None
 
-    async def update(self, user_id: str, fields: dict[str, Any]) -> User | None:
+    async def update(
+        self, user_id: str, fields: dict[str, Any], session: AsyncClientSession | None = None
+    ) -> User | None:
         """Set fields atomically and return the user as it is now."""
         oid = object_id(user_id)
         if oid is None:
@@ -141,8 +145,58 @@ class UserRepository:
             {"$set": {**fields, "updated_at": utcnow()}},
             projection={"password_hash": 0},
             return_document=ReturnDocument.AFTER,
+            session=session,
         )
         return _to_user(doc) if doc else None
+
+    async def admin_page(
+        self,
+        *,
+        search: str | None,
+        role: str | None,
+        plan: str | None,
+        is_active: bool | None,
+        page: int,
+        limit: int,
+    ) -> tuple[list[User], int]:
+        """Users newest first, filtered; `search` is plain text in email or name."""
+        query: dict[str, Any] = {}
+        if search:
+            pattern = {"$regex": re.escape(search), "$options": "i"}
+            query["$or"] = [{"email": pattern}, {"full_name": pattern}]
+        for field, value in (("role", role), ("plan", plan), ("is_active", is_active)):
+            if value is not None:
+                query[field] = value
+        cursor = (
+            self.collection.find(query, {"password_hash": 0})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        users = [_to_user(doc) async for doc in cursor]
+        return users, await self.collection.count_documents(query)
+
+    async def end_sessions(self, user_id: str) -> None:
+        """Every access token issued until now stops working (their `ver` is old)."""
+        oid = object_id(user_id)
+        if oid is not None:
+            await self.collection.update_one({"_id": oid}, {"$inc": {"token_version": 1}})
+
+    async def totals(self) -> dict[str, Any]:
+        """Counts for the admin dashboard: one pass over the collection."""
+        groups = await (
+            await self.collection.aggregate(
+                [{"$group": {
+                    "_id": {"plan": "$plan", "active": "$is_active", "verified": "$is_verified",
+                            "subscription": "$subscription_status"},
+                    "count": {"$sum": 1},
+                }}]
+            )
+        ).to_list(None)  # fmt: skip
+        return {"groups": groups}
+
+    async def created_by_day(self, since: datetime) -> dict[str, int]:
+        return await count_by_day(self.collection, {"created_at": {"$gte": since}})
 
     async def set_password(self, user_id: str, password_hash: str, *, revoke: bool) -> None:
         """Store a new hash; with `revoke`, access tokens issued until now stop working."""

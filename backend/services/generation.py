@@ -364,16 +364,25 @@ class GenerationService:
 
     async def cancel(self, user: User, job_id: str) -> Job:
         """Queued: canceled now. Running: the runner stops at its next step."""
-        job = await self.get(user, job_id)
+        return await self.cancel_job(await self.get(user, job_id))
+
+    async def cancel_job(self, job: Job) -> Job:
+        """Cancel `job` for whoever may (its owner, or an admin)."""
         if job.status == "queued":
             if await self.end(job, "canceled", from_status=("queued",)):
-                return await self.get(user, job_id)
-            job = await self.get(user, job_id)
+                return await self._reread(job)
+            job = await self._reread(job)
         if job.status == "running":
-            await self.jobs.request_cancel(user.id, job_id)
+            await self.jobs.request_cancel(job.owner_id, job.id)
             await self.hub.wait_for_end(job.id, self.settings.job_cancel_wait_s)
-            return await self.get(user, job_id)
+            return await self._reread(job)
         raise JobFinished(f"The job is {job.status}")
+
+    async def _reread(self, job: Job) -> Job:
+        current = await self.jobs.get(job.owner_id, job.id)
+        if current is None:
+            raise NotFound("No such job")
+        return current
 
     # The end of a job -------------------------------------------------------------------
 

@@ -1,0 +1,58 @@
+"""`audit_log`: one document per admin write; inserted, never updated or deleted."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from backend.repositories.base import utcnow
+
+COLLECTION = "audit_log"
+INDEXES = [IndexModel([("at", DESCENDING), ("_id", DESCENDING)], name="newest")]
+
+
+class AuditRecord(BaseModel):
+    id: str
+    actor_id: str
+    action: str
+    target: str
+    at: datetime
+    details: dict[str, Any]
+
+
+class AuditRepository:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self.collection = db[COLLECTION]
+
+    async def record(
+        self,
+        actor_id: str,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        session: AsyncClientSession | None = None,
+    ) -> Any:
+        """Append an entry; its id."""
+        result = await self.collection.insert_one(
+            {"actor_id": actor_id, "action": action, "target": target, "at": utcnow(),
+             "details": details},
+            session=session,
+        )  # fmt: skip
+        return result.inserted_id
+
+    async def refused(self, entry_id: Any, code: str) -> None:
+        """The write an entry announced did not happen (it was refused with `code`)."""
+        await self.collection.update_one({"_id": entry_id}, {"$set": {"details.refused": code}})
+
+    async def page(self, *, page: int, limit: int) -> tuple[list[AuditRecord], int]:
+        cursor = (
+            self.collection.find({})
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        records = [AuditRecord(id=str(doc.pop("_id")), **doc) async for doc in cursor]
+        return records, await self.collection.estimated_document_count()
