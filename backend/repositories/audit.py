@@ -43,6 +43,10 @@ class AuditRepository:
         )  # fmt: skip
         return result.inserted_id
 
+    async def completed(self, entry_id: Any, after: dict[str, Any]) -> None:
+        """Add what the announced write left behind."""
+        await self.collection.update_one({"_id": entry_id}, {"$set": {"details.after": after}})
+
     async def refused(self, entry_id: Any, code: str) -> None:
         """The write an entry announced did not happen (it was refused with `code`)."""
         await self.collection.update_one({"_id": entry_id}, {"$set": {"details.refused": code}})

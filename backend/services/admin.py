@@ -249,8 +249,11 @@ class AdminService:
             raise NotFound("No such event")
         if self.inbox is None:
             raise PaymentProviderUnavailable("Billing is not configured")
-        details = {"status_before": event.status, "request_id": request_id}
-        await self.audit.record(actor.id, "webhook.replay", f"stripe_event:{event_id}", details)
+        details = {"before": {"status": event.status, "attempts": event.attempts},
+                   "request_id": request_id}  # fmt: skip
+        entry = await self.audit.record(
+            actor.id, "webhook.replay", f"stripe_event:{event_id}", details
+        )
         claim = await self.inbox.events.claim(event.id, event.type, event.payload)
         if claim is Claim.RETRY:
             # A failure is recorded on the event, as a delivery's would be.
@@ -258,6 +261,9 @@ class AdminService:
                 await self.inbox.process(json.loads(event.payload))
         replayed = await self.events.get(event_id)
         assert replayed is not None
+        await self.audit.completed(
+            entry, {"status": replayed.status, "attempts": replayed.attempts}
+        )
         return WebhookEventRead.model_validate(replayed.model_dump())
 
     # Stripe customers -------------------------------------------------------------------
@@ -294,13 +300,15 @@ class AdminService:
         job = await self.jobs.get_any(job_id)
         if job is None:
             raise NotFound("No such job")
-        details = {"status_before": job.status, "request_id": request_id}
+        details = {"before": {"status": job.status}, "request_id": request_id}
         entry = await self.audit.record(actor.id, "job.cancel", f"job:{job_id}", details)
         try:
-            return _admin_job(await self.generation.cancel_job(job))
+            canceled = await self.generation.cancel_job(job)
         except AppError as refused:
             await self.audit.refused(entry, refused.code)
             raise
+        await self.audit.completed(entry, {"status": canceled.status})
+        return _admin_job(canceled)
 
     # Audit log --------------------------------------------------------------------------
 

@@ -183,6 +183,12 @@ async def test_replay_retries_a_failed_event_and_leaves_a_processed_one(
     assert {e["id"] for e in listed["data"]} == {"evt_failed", "evt_done"}
     missing = await client.post(f"{A}/webhooks/evt_none/replay", headers=root)
     assert missing.status_code == 404
+    audit = (await client.get(f"{A}/audit-log", headers=root)).json()["data"]
+    assert [e["details"]["after"] for e in audit[:2]] == [
+        {"status": "processed", "attempts": 1},
+        {"status": "processed", "attempts": 2},
+    ]
+    assert audit[1]["details"]["before"] == {"status": "failed", "attempts": 1}
 
 
 async def test_admins_see_and_cancel_anyones_jobs(
@@ -197,7 +203,9 @@ async def test_admins_see_and_cancel_anyones_jobs(
     again = await client.post(f"{A}/jobs/{job['id']}/cancel", headers=root)
     assert again.status_code == 409 and again.json()["code"] == "job_finished"
     refused, done = (await client.get(f"{A}/audit-log", headers=root)).json()["data"][:2]
-    assert done["action"] == "job.cancel" and done["details"]["status_before"] == "queued"
+    assert done["action"] == "job.cancel"
+    assert done["details"]["before"] == {"status": "queued"}
+    assert done["details"]["after"] == {"status": "canceled"}
     assert "refused" not in done["details"]
     assert refused["details"]["refused"] == "job_finished"
 
