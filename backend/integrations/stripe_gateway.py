@@ -133,35 +133,29 @@ class StripeGateway:
         )
         return _plain(subscription)
 
-    async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
-        """The customer as Stripe has it; None when Stripe does not know the id."""
+    async def _retrieve(
+        self, fetch: Callable[[RequestOptions], Awaitable[Any]]
+    ) -> dict[str, Any] | None:
+        """One object as Stripe has it now; None when Stripe does not know its id."""
         try:
-            customer = await self._call(
-                lambda options: self.client.v1.customers.retrieve_async(
-                    customer_id, options=options
-                ),
-                None,
-            )
+            found = await self._call(fetch, None)
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return None
             raise
-        return _plain(customer)
+        return _plain(found)
+
+    async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
+        return await self._retrieve(
+            lambda options: self.client.v1.customers.retrieve_async(customer_id, options=options)
+        )
 
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any] | None:
-        """The subscription as Stripe has it now; None when Stripe no longer knows it."""
-        try:
-            subscription = await self._call(
-                lambda options: self.client.v1.subscriptions.retrieve_async(
-                    subscription_id, options=options
-                ),
-                None,
+        return await self._retrieve(
+            lambda options: self.client.v1.subscriptions.retrieve_async(
+                subscription_id, options=options
             )
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
-                return None
-            raise
-        return _plain(subscription)
+        )
 
     async def list_invoices(
         self, customer_id: str, limit: int, starting_after: str | None
