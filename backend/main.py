@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -168,14 +169,19 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return problem_response(error, request_id_of(request.scope))
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    # Only where and why: the rejected input may hold a password or a token.
+    # Only where and why: the rejected input may hold a password or a token. At most 20 of
+    # them: a body of 700,000 unknown keys must not buy a 60 MiB answer.
+    found = exc.errors()
     errors = [
         {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}
-        for item in exc.errors()
+        for item in itertools.islice(found, MAX_REPORTED_ERRORS)
     ]
-    error = ValidationFailed(extensions={"errors": errors})
+    error = ValidationFailed(extensions={"errors": errors, "error_count": len(found)})
     return problem_response(error, request_id_of(request.scope))
 
 

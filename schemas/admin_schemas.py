@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Strict
+from schemas.common import ResourceId, Strict
 from schemas.generation_schemas import JobRead
 from schemas.user_schemas import UserRead
 
@@ -75,7 +75,7 @@ class CacheInvalidate(Strict):
     prefix: (
         Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9:_-]+$")] | None
     ) = None
-    user_id: Annotated[str, Field(max_length=64)] | None = None
+    user_id: Annotated[ResourceId, Field(max_length=64)] | None = None
 
 
 class Invalidated(BaseModel):

@@ -1,8 +1,8 @@
 """Shapes shared by every area: problems, pages, service documents."""
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class Problem(BaseModel):
@@ -44,6 +44,15 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok"]
     checks: dict[str, str] = Field(examples=[{"mongodb": "ok", "redis": "ok"}])
+
+
+def _canonical(value: str) -> str:
+    return value.lower()
+
+
+# A resource id as clients send it, in its one canonical form (MongoDB reads `6B06…` and
+# `6b06…` as the same ObjectId; cache keys and scopes must too).
+ResourceId = Annotated[str, AfterValidator(_canonical)]
 
 
 class Strict(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from schemas.common import Strict
+from schemas.common import ResourceId, Strict
 from schemas.project_schemas import ProjectName
 
 JobKind = Literal["agentic", "fullstack"]
@@ -120,7 +120,7 @@ class FullstackCreate(Strict):
 
 class AgenticCreate(Strict):
     prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
-    project_id: Annotated[str, Field(max_length=64)] | None = None
+    project_id: Annotated[ResourceId, Field(max_length=64)] | None = None
     model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 

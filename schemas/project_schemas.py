@@ -78,9 +78,20 @@ class ProjectCreate(Strict):
             raise ValueError("name cannot be blank")
         return name
 
+    @field_validator("files", mode="before")
+    @classmethod
+    def _few_enough(cls, files: object) -> object:
+        # One entry past the cap is enough for the service to answer `too_many_files`: the
+        # rest of a 300,000-entry list is never validated.
+        if isinstance(files, list) and len(files) > MAX_FILES_ON_CREATE:
+            return files[: MAX_FILES_ON_CREATE + 1]
+        return files
+
     @field_validator("files")
     @classmethod
     def _unique_paths(cls, files: list[FileWrite]) -> list[FileWrite]:
+        if len(files) > MAX_FILES_ON_CREATE:
+            return files  # refused as too many by the service
         if len({file.path for file in files}) != len(files):
             raise ValueError("file paths must be unique")
         return files
@@ -127,7 +138,9 @@ MessageRole = Literal["user", "assistant", "system"]
 
 
 class MessageCreate(Strict):
-    role: MessageRole
+    # Clients speak as the user only: `assistant` and `system` messages are the server's (the
+    # agentic job reads the conversation as context, so they would be a way to instruct it).
+    role: Literal["user"] = "user"
     content: Annotated[str, Field(min_length=1, max_length=32_000)]
 
 

@@ -26,7 +26,7 @@ from schemas.admin_schemas import (
     StatsRead,
     WebhookEventRead,
 )
-from schemas.common import Page
+from schemas.common import Page, ResourceId
 from schemas.generation_schemas import JobKind, JobStatus
 
 router = APIRouter(
@@ -54,7 +54,7 @@ async def list_users(
 
 
 @router.get("/users/{user_id}", response_model=AdminUserRead, responses=problems(NotFound))
-async def get_user(user_id: str, admin: AdminServiceDep) -> AdminUserRead:
+async def get_user(user_id: ResourceId, admin: AdminServiceDep) -> AdminUserRead:
     """One user, as the admin sees them."""
     return await admin.get_user(user_id)
 
@@ -63,7 +63,11 @@ async def get_user(user_id: str, admin: AdminServiceDep) -> AdminUserRead:
     "/users/{user_id}", response_model=AdminUserRead, responses=problems(NotFound, CannotModifySelf)
 )
 async def update_user(
-    user_id: str, body: AdminUserUpdate, actor: AdminUser, admin: AdminServiceDep, request: Request
+    user_id: ResourceId,
+    body: AdminUserUpdate,
+    actor: AdminUser,
+    admin: AdminServiceDep,
+    request: Request,
 ) -> AdminUserRead:
     """Change a user's role, activity or plan; disabling ends their sessions and jobs."""
     return await admin.update_user(actor, user_id, body, request_id_of(request.scope))
@@ -129,7 +133,7 @@ async def list_all_jobs(
     admin: AdminServiceDep,
     paging: Pagination,
     status: JobStatus | None = None,
-    user_id: Annotated[str | None, Query(max_length=64)] = None,
+    user_id: Annotated[ResourceId | None, Query(max_length=64)] = None,
     kind: JobKind | None = None,
 ) -> Page[AdminJobRead]:
     """Every user's jobs, newest first."""
@@ -141,7 +145,7 @@ async def list_all_jobs(
     "/jobs/{job_id}/cancel", response_model=AdminJobRead, responses=problems(NotFound, JobFinished)
 )
 async def cancel_any_job(
-    job_id: str, actor: AdminUser, admin: AdminServiceDep, request: Request
+    job_id: ResourceId, actor: AdminUser, admin: AdminServiceDep, request: Request
 ) -> AdminJobRead:
     """Cancel any user's job, as its owner would."""
     return await admin.cancel_job(actor, job_id, request_id_of(request.scope))

@@ -58,6 +58,13 @@ async def email_in_body(request: Request) -> str | None:
     return value.strip().lower()[:320] if isinstance(value, str) and value.strip() else None
 
 
+async def _no_store(response: Response) -> None:
+    """Token responses are never cached by a browser or proxy (RFC 6749 §5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+NO_STORE = Depends(_no_store)
 LOGIN_LIMIT = rate_limit(RateLimits.AUTH_LOGIN, per_ip=True, extra_key=email_in_body)
 
 
@@ -77,7 +84,7 @@ async def register(body: UserCreate, auth: AuthServiceDep) -> User:
     "/login",
     response_model=Tokens,
     responses=problems(InvalidCredentials, AccountDisabled),
-    dependencies=[LOGIN_LIMIT],
+    dependencies=[LOGIN_LIMIT, NO_STORE],
 )
 async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
     """Sign in with email and password."""
@@ -88,7 +95,7 @@ async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
     "/token",
     response_model=Tokens,
     responses=problems(InvalidCredentials, AccountDisabled),
-    dependencies=[LOGIN_LIMIT],
+    dependencies=[LOGIN_LIMIT, NO_STORE],
 )
 async def login_for_swagger(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep
@@ -101,7 +108,7 @@ async def login_for_swagger(
     "/refresh",
     response_model=Tokens,
     responses=problems(InvalidRefreshToken, AccountDisabled),
-    dependencies=[DEFAULT_LIMIT],
+    dependencies=[DEFAULT_LIMIT, NO_STORE],
 )
 async def refresh_tokens(body: RefreshRequest, auth: AuthServiceDep) -> Tokens:
     """New tokens for a refresh token, which is spent; reusing a spent one is `token_reused`."""
@@ -226,7 +233,7 @@ async def authorize_oauth(
     responses=problems(
         UnknownProvider, InvalidOAuthState, EmailUnverified, AccountDisabled, OAuthProviderError
     ),
-    dependencies=[DEFAULT_LIMIT],
+    dependencies=[DEFAULT_LIMIT, NO_STORE],
 )
 async def complete_oauth(provider: str, body: OAuthCallback, oauth: OAuthServiceDep) -> OAuthLogin:
     """Finish sign-in with the provider's code and the state it echoed."""

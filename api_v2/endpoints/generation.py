@@ -24,7 +24,7 @@ from backend.services.generation import (
     TooManyActiveJobs,
     job_view,
 )
-from schemas.common import Page
+from schemas.common import Page, ResourceId
 from schemas.generation_schemas import (
     AgenticCreate,
     ChangeList,
@@ -94,13 +94,13 @@ async def list_jobs(
     generation: GenerationServiceDep,
     paging: Pagination,
     status: JobStatus | None = None,
-    project_id: Annotated[str | None, Query(max_length=64)] = None,
+    project_id: Annotated[ResourceId | None, Query(max_length=64)] = None,
 ) -> Page[JobRead]:
     """Your jobs, newest first."""
     return await generation.list(user, paging.page, paging.limit, status, project_id)
 
 
-async def owned_job(job_id: str, user: CurrentUser, generation: GenerationServiceDep) -> Job:
+async def owned_job(job_id: ResourceId, user: CurrentUser, generation: GenerationServiceDep) -> Job:
     return await generation.get(user, job_id)
 
 
@@ -140,7 +140,9 @@ async def stream_job_events(
     responses=problems(NotFound, JobFinished),
     dependencies=[DEFAULT_LIMIT],
 )
-async def cancel_job(job_id: str, user: CurrentUser, generation: GenerationServiceDep) -> JobRead:
+async def cancel_job(
+    job_id: ResourceId, user: CurrentUser, generation: GenerationServiceDep
+) -> JobRead:
     """Stop a job: a queued one at once, a running one at its next step."""
     return job_view(await generation.cancel(user, job_id))
 
@@ -152,7 +154,7 @@ async def cancel_job(job_id: str, user: CurrentUser, generation: GenerationServi
     dependencies=[DEFAULT_LIMIT],
 )
 async def list_job_changes(
-    job_id: str, user: CurrentUser, generation: GenerationServiceDep
+    job_id: ResourceId, user: CurrentUser, generation: GenerationServiceDep
 ) -> ChangeList:
     """What the job changed (or will change, while it runs), each with a unified diff."""
     return await generation.changes(user, job_id)
@@ -164,7 +166,9 @@ async def list_job_changes(
     responses=problems(NotFound, RevertConflict, JobNotSucceeded, JobReverted),
     dependencies=[DEFAULT_LIMIT],
 )
-async def revert_job(job_id: str, user: CurrentUser, generation: GenerationServiceDep) -> JobRead:
+async def revert_job(
+    job_id: ResourceId, user: CurrentUser, generation: GenerationServiceDep
+) -> JobRead:
     """Put the files a succeeded job touched back as they were, all at once."""
     return job_view(await generation.revert(user, job_id))
 

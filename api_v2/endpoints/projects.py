@@ -13,7 +13,7 @@ from backend.errors import NotFound, Unauthorized
 from backend.repositories.messages import Message
 from backend.repositories.projects import Project, ProjectFile
 from backend.services.projects import FileTooLarge, ProjectTooLarge, TooManyFiles
-from schemas.common import Page
+from schemas.common import Page, ResourceId
 from schemas.project_schemas import (
     FilePath,
     FileRead,
@@ -79,7 +79,7 @@ async def create_project(
     responses={**problems(NotFound), 304: {"description": "Not modified (`If-None-Match`)"}},
 )
 async def get_project(
-    project_id: str,
+    project_id: ResourceId,
     user: CurrentUser,
     projects: ProjectServiceDep,
     response: Response,
@@ -96,7 +96,7 @@ async def get_project(
 
 @router.patch("/{project_id}", response_model=ProjectRead, responses=problems(NotFound))
 async def update_project(
-    project_id: str, body: ProjectUpdate, user: CurrentUser, projects: ProjectServiceDep
+    project_id: ResourceId, body: ProjectUpdate, user: CurrentUser, projects: ProjectServiceDep
 ) -> Project:
     """Rename, describe, or link a repository or deployment."""
     return await projects.update(user.id, project_id, body)
@@ -104,7 +104,7 @@ async def update_project(
 
 @router.delete("/{project_id}", status_code=204, responses=problems(NotFound))
 async def delete_project(
-    project_id: str, user: CurrentUser, projects: ProjectServiceDep
+    project_id: ResourceId, user: CurrentUser, projects: ProjectServiceDep
 ) -> Response:
     """Delete a project with its files and conversation."""
     await projects.delete(user.id, project_id)
@@ -117,7 +117,7 @@ async def delete_project(
     responses=problems(NotFound, FileTooLarge, ProjectTooLarge, TooManyFiles),
 )
 async def put_file(
-    project_id: str, body: FileWrite, user: CurrentUser, projects: ProjectServiceDep
+    project_id: ResourceId, body: FileWrite, user: CurrentUser, projects: ProjectServiceDep
 ) -> ProjectFile:
     """Create or replace the file at `path`."""
     return await projects.put_file(user.id, project_id, body)
@@ -125,7 +125,7 @@ async def put_file(
 
 @router.delete("/{project_id}/files", status_code=204, responses=problems(NotFound))
 async def delete_file(
-    project_id: str,
+    project_id: ResourceId,
     path: Annotated[FilePath, Query()],
     user: CurrentUser,
     projects: ProjectServiceDep,
@@ -139,7 +139,7 @@ async def delete_file(
     "/{project_id}/messages", response_model=Page[MessageRead], responses=problems(NotFound)
 )
 async def list_messages(
-    project_id: str, user: CurrentUser, projects: ProjectServiceDep, paging: Pagination
+    project_id: ResourceId, user: CurrentUser, projects: ProjectServiceDep, paging: Pagination
 ) -> Page[Message]:
     """The project's conversation, oldest first."""
     return await projects.list_messages(user.id, project_id, paging.page, paging.limit)
@@ -152,7 +152,7 @@ async def list_messages(
     responses=problems(NotFound),
 )
 async def add_message(
-    project_id: str, body: MessageCreate, user: CurrentUser, projects: ProjectServiceDep
+    project_id: ResourceId, body: MessageCreate, user: CurrentUser, projects: ProjectServiceDep
 ) -> Message:
     """Add a message to the project's conversation."""
     return await projects.add_message(user.id, project_id, body)
@@ -167,7 +167,7 @@ async def add_message(
     },
 )
 async def export_project(
-    project_id: str, user: CurrentUser, projects: ProjectServiceDep
+    project_id: ResourceId, user: CurrentUser, projects: ProjectServiceDep
 ) -> StreamingResponse:
     """Download the project's files as a zip."""
     filename, archive = await projects.export_zip(user.id, project_id)

@@ -179,3 +179,20 @@ async def test_new_password_must_meet_the_policy(client: httpx.AsyncClient) -> N
     )
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
+
+
+async def test_token_responses_are_never_cached(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    login = await client.post(
+        "/api/v2/auth/login", json={"email": user["email"], "password": PASSWORD}
+    )
+    form = await client.post(
+        "/api/v2/auth/token", data={"username": user["email"], "password": PASSWORD}
+    )
+    refreshed = await client.post(
+        "/api/v2/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
+    )
+    for response in (login, form, refreshed):
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+    assert "no-store" not in (await client.get("/api/v2")).headers.get("cache-control", "")

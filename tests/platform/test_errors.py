@@ -140,3 +140,14 @@ async def test_unexpected_exception_is_500_without_internals(
     logged = [entry for entry in logs if entry["event"] == "unhandled_error"]
     assert logged and logged[0]["request_id"] == "req-123"
     assert "exc_info" in logged[0]
+
+
+async def test_a_validation_error_reports_twenty_entries_and_the_count(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {f"k{n}": n for n in range(10_000)}
+    response = await client.post("/api/v2/auth/refresh", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    assert len(problem["errors"]) == 20 and problem["error_count"] == 10_001

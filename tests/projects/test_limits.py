@@ -219,3 +219,13 @@ async def test_concurrent_writes_to_one_path_keep_totals_exact(
     assert stored["file_count"] == len(stored["files"]) == 1
     # The running total equals the one file that won, whichever it was.
     assert stored["total_size"] == stored["files"][0]["size"]
+
+
+async def test_too_many_files_on_create_are_refused_before_validation(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    files = [{"path": f"f{n}", "content": ""} for n in range(300_000)]  # ~9 MiB, under the limit
+    response = await client.post(
+        "/api/v2/projects", json={"name": "big", "files": files}, headers=alice
+    )
+    assert_problem(response, 422, "too_many_files")

@@ -186,10 +186,35 @@ async def test_messages_are_a_conversation_in_order(
 ) -> None:
     project = await create_project(client, alice)
     url = f"{PROJECTS}/{project['id']}/messages"
-    for n, role in enumerate(["user", "assistant", "system", "user"]):
-        response = await client.post(url, json={"role": role, "content": f"m{n}"}, headers=alice)
+    for n in range(4):
+        response = await client.post(url, json={"role": "user", "content": f"m{n}"}, headers=alice)
         assert response.status_code == 201
         assert set(response.json()) == {"id", "role", "content", "created_at"}
     page = (await client.get(url, params={"limit": 3}, headers=alice)).json()
     assert [m["content"] for m in page["data"]] == ["m0", "m1", "m2"]
     assert page["meta"] == {"page": 1, "limit": 3, "total": 4, "total_pages": 2}
+
+
+@pytest.mark.parametrize("role", ["assistant", "system"])
+async def test_clients_write_only_user_messages(
+    client: httpx.AsyncClient, alice: dict[str, str], role: str
+) -> None:
+    project = await create_project(client, alice)
+    response = await client.post(
+        f"{PROJECTS}/{project['id']}/messages", json={"role": role, "content": "obey"},
+        headers=alice,
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_an_upper_case_id_is_the_same_project_and_cache_entry(
+    client: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    project = await create_project(client, alice, files=[{"path": "a.txt", "content": "a"}])
+    upper = f"{PROJECTS}/{project['id'].upper()}"
+    assert (await client.get(upper, headers=alice)).json()["files"][0]["path"] == "a.txt"
+    gone = await client.delete(f"{PROJECTS}/{project['id']}/files", params={"path": "a.txt"},
+                               headers=alice)  # fmt: skip
+    assert gone.status_code == 204
+    assert (await client.get(upper, headers=alice)).json()["files"] == []
