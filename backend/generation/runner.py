@@ -24,7 +24,7 @@ import structlog
 
 from backend.config import Settings
 from backend.generation.outcome import JobCanceled, JobFailure, Output
-from backend.jobs import JobQueue
+from backend.jobs import JobQueue, QueueUnavailable
 from backend.repositories.base import utcnow
 from backend.repositories.jobs import Change, Job
 from backend.services.generation import GenerationService
@@ -182,7 +182,9 @@ class JobRunner:
             await self._execute(service, job, cancel)
         except asyncio.CancelledError:
             if not lost.is_set():
-                await asyncio.shield(self._put_back(service, job))
+                # Awaited here, not shielded: `cancel_all` must not return (and the process
+                # close its broker and database) before the job is back in the queue.
+                await self._put_back(service, job)
             raise
         finally:
             beat.cancel()
@@ -233,8 +235,12 @@ class JobRunner:
         """Shutting down mid-job: the job goes back to the queue for another runner."""
         if await service.jobs.requeue(job, "requeued"):
             await service.emit(job, "status", {"status": "queued"})
-            with contextlib.suppress(Exception):
+            try:
                 await self.queue.enqueue(job)
+            except QueueUnavailable:
+                # Still queued in MongoDB: the next process's recovery or a redelivery of
+                # the original message picks it up.
+                log.warning("job_requeue_not_enqueued", job_id=job.id)
             log.info("job_requeued", job_id=job.id)
 
 
