@@ -100,6 +100,13 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
 
     smtp_url: SecretStr | None = None
+    # Without SMTP, mails (reset and verification tokens included) go to the log: allowed in
+    # production only when said explicitly.
+    mail_to_log: bool = False
+    # `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>` when set; in production it is
+    # not served at all without one. `/docs`, `/redoc` and `/openapi.json` can be turned off.
+    metrics_token: SecretStr | None = None
+    docs_enabled: bool = True
     smtp_from: str = "Devora <no-reply@devora.dev>"
     smtp_timeout_s: float = Field(default=10.0, gt=0, le=60)
     public_app_url: str = "http://localhost:5173"
@@ -216,6 +223,11 @@ class Settings(BaseSettings):
             raise ValueError("JWT_SECRET must be set to a secret of your own in production")
         if len(secret.encode()) < 32:
             raise ValueError("JWT_SECRET must be at least 32 bytes")
+        if self.environment is Environment.PRODUCTION and not (self.smtp_url or self.mail_to_log):
+            raise ValueError(
+                "SMTP_URL must be set in production, or MAIL_TO_LOG=true to write every mail "
+                "(reset and verification tokens included) to the log"
+            )
         return self
 
     @property

@@ -207,7 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=OPENAPI_URL,
+        openapi_url=OPENAPI_URL if settings.docs_enabled else None,
         generate_unique_id_function=operation_id,
         # `/api/v2/projects/` is not `/api/v2/projects`: no redirects a client must follow.
         redirect_slashes=False,
@@ -260,8 +260,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(service.router)
     app.include_router(api_router)
-    app.include_router(docs_router(app.title, OPENAPI_URL))
-    app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
+    if settings.docs_enabled:
+        app.include_router(docs_router(app.title, OPENAPI_URL))
+        app.mount(DOCS_ASSETS_PATH, docs_assets(), name="docs-assets")
     return app
 
 

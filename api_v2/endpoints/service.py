@@ -1,10 +1,13 @@
 """Unversioned service endpoints for orchestrators and scrapers."""
 
-from fastapi import APIRouter, Response
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 
 from api_v2.deps import ResourcesDep
 from api_v2.routing import DocumentedRoute
-from backend.errors import ServiceUnavailable
+from backend.errors import NotFound, ServiceUnavailable, Unauthorized
 from backend.health import EMBEDDED, OK, is_ready, readiness
 from backend.metrics import METRICS_MEDIA_TYPE
 from schemas.common import Health, NotReadyProblem, Readiness
@@ -39,6 +42,16 @@ async def get_readiness(resources: ResourcesDep) -> Readiness:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
-async def get_metrics(resources: ResourcesDep) -> Response:
-    """Prometheus metrics of this process."""
+async def get_metrics(
+    resources: ResourcesDep, authorization: Annotated[str | None, Header()] = None
+) -> Response:
+    """Prometheus metrics of this process (with `METRICS_TOKEN` set, for its bearer only)."""
+    settings = resources.settings
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if token is None and settings.is_production:
+        raise NotFound("Metrics need METRICS_TOKEN in production")
+    if token is not None and not hmac.compare_digest(
+        (authorization or "").encode(), f"Bearer {token}".encode()
+    ):
+        raise Unauthorized("Metrics need the metrics bearer token")
     return Response(resources.metrics.render(), media_type=METRICS_MEDIA_TYPE)

@@ -39,7 +39,11 @@ class Mailer:
 
     async def _send(self, mail: Mail) -> None:
         if self.smtp is None:
-            log.info("mail_not_sent_no_smtp", to=mail.to, subject=mail.subject, body=mail.body)
+            log.warning(
+                "mail_not_sent_no_smtp",
+                note="no SMTP_URL: this mail, and any token in it, exists only in this log",
+                to=mail.to, subject=mail.subject, body=mail.body,
+            )  # fmt: skip
             return
         message = EmailMessage()
         message["From"] = self.sender

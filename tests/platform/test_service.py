@@ -158,7 +158,42 @@ def test_production_without_jwt_secret_refuses_to_start() -> None:
 
 
 async def test_production_sends_hsts(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(environment="production", jwt_secret="p" * 40)
+    settings = make_settings(environment="production", jwt_secret="p" * 40, mail_to_log=True)
     async with open_client(create_app(settings)) as client:
         response = await client.get("/healthz")
     assert response.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_production_without_mail_refuses_to_start_unless_told() -> None:
+    with pytest.raises(ValidationError, match="MAIL_TO_LOG"):
+        Settings(_env_file=None, environment="production", jwt_secret="p" * 40)  # type: ignore[call-arg]
+    told = Settings(_env_file=None, environment="production", jwt_secret="p" * 40, mail_to_log=True)  # type: ignore[call-arg]
+    assert told.mail_to_log
+
+
+async def test_metrics_answer_only_their_bearer_when_a_token_is_set(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with open_client(create_app(make_settings(metrics_token="scrape-me"))) as client:
+        anonymous = await client.get("/metrics")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+        right = await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.json()["code"] == "unauthorized"
+    assert right.status_code == 200 and "http_requests_total" in right.text
+
+
+async def test_production_serves_no_metrics_without_a_token(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(environment="production", jwt_secret="p" * 40, mail_to_log=True)
+    async with open_client(create_app(settings)) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+async def test_docs_can_be_turned_off(make_settings: Callable[..., Settings]) -> None:
+    async with open_client(create_app(make_settings(docs_enabled=False))) as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            response = await client.get(path)
+            assert response.status_code == 404, path
