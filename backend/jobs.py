@@ -89,6 +89,16 @@ class JobQueue:
         except (SendTaskError, RedisError, OSError, TimeoutError) as exc:
             raise QueueUnavailable(str(exc)) from exc
 
+    async def stop_reading(self) -> None:
+        """Close this worker's connections before it sends anything more.
+
+        A stream read that was cancelled here can still be blocked on the Redis server; the
+        next message added (the job this worker puts back) would be delivered to it, and so
+        to a consumer that is going away. Closing the connections ends that read."""
+        pool = getattr(self.broker, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect()
+
     async def drain(self) -> None:
         """Stop the jobs this process still runs; each puts itself back in the queue."""
         if self.runner is not None:

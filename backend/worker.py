@@ -55,6 +55,7 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
         reaper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reaper
+        await queue.stop_reading()
         await queue.drain()
         await queue.broker.shutdown()
         await close_resources(resources)

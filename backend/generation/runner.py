@@ -130,6 +130,7 @@ class JobRunner:
         self.settings = settings
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active: set[asyncio.Task[Any]] = set()
+        self.putting_back: set[asyncio.Task[None]] = set()
         self.closing = False
         self._pool: ProcessPoolExecutor | None = None
 
@@ -151,6 +152,7 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self.putting_back, return_exceptions=True)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -182,9 +184,13 @@ class JobRunner:
             await self._execute(service, job, cancel)
         except asyncio.CancelledError:
             if not lost.is_set():
-                # Awaited here, not shielded: `cancel_all` must not return (and the process
-                # close its broker and database) before the job is back in the queue.
-                await self._put_back(service, job)
+                # A task of its own, so a second cancel cannot cut it short between the
+                # database write and the queue message; `cancel_all` waits for it before
+                # the process closes its broker and database.
+                putting_back = asyncio.create_task(self._put_back(service, job))
+                self.putting_back.add(putting_back)
+                putting_back.add_done_callback(self.putting_back.discard)
+                await asyncio.shield(putting_back)
             raise
         finally:
             beat.cancel()

@@ -116,11 +116,14 @@ async def test_a_worker_stopping_gracefully_hands_its_job_back(
     job = (await submit(api, alice, big_spec())).json()
     leaving = workers(settings, WORKER_SHUTDOWN_TIMEOUT_S="0")
     await wait_for(api, alice, job["id"], staging)
-    leaving.stop()
+    said = leaving.stop()
     back = (await api.get(f"{JOBS}/{job['id']}", headers=alice)).json()
     assert back["status"] == "queued" and back["stage"] == "requeued"
     workers(settings)
-    done = await wait_for(api, alice, job["id"], lambda j: j["status"] == "succeeded")
+    try:
+        done = await wait_for(api, alice, job["id"], lambda j: j["status"] == "succeeded")
+    except AssertionError as never:
+        raise AssertionError(f"{never}\nthe stopped worker said:\n{said[-3000:]}") from None
     assert done["result"]["files"]
     kinds = [e["event"] for e in await events(api, alice, job["id"])]
     assert kinds.count("done") == 1 and "error" not in kinds
