@@ -48,6 +48,7 @@ class JobContext:
         self.job = job
         self.cancel = cancel
         self._pool = pool
+        self._paths: set[str] | None = None
 
     async def offload(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work(*args)` in the runner's process pool: pure-Python CPU in a thread would
@@ -95,16 +96,22 @@ class JobContext:
                 await self.announce(path, languages[path], content)
 
     async def announce(self, path: str, language: str, content: str | None) -> None:
-        """A `file` event: what this change does to the project as it is."""
-        existing: set[str] = set()
-        if self.job.project_id is not None:
-            project = await self.service.projects.get(self.job.owner_id, self.job.project_id)
-            existing = {file.path for file in project.files} if project else set()
+        """A `file` event: what this change does to the project as the job found it."""
+        existing = await self._existing_paths()
         action = "deleted" if content is None else "updated" if path in existing else "created"
         size = len((content or "").encode())
         await self._emit(
             "file", {"path": path, "language": language, "size": size, "action": action}
         )
+
+    async def _existing_paths(self) -> set[str]:
+        """The project's paths, read once per job (not once per file event)."""
+        if self._paths is None:
+            self._paths = set()
+            if self.job.project_id is not None:
+                project = await self.service.projects.get(self.job.owner_id, self.job.project_id)
+                self._paths = {file.path for file in project.files} if project else set()
+        return self._paths
 
 
 Executor = Callable[[Job, JobContext], Awaitable[Output]]

@@ -163,6 +163,10 @@ class JobRepository:
             query["status"] = status
         if project_id:
             query["project_id"] = project_id
+        return await self._newest(query, page, limit)
+
+    async def _newest(self, query: dict[str, Any], page: int, limit: int) -> tuple[list[Job], int]:
+        """One page of the jobs matching `query`, newest first, and their count."""
         cursor = (
             self.jobs.find(query)
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
@@ -246,14 +250,7 @@ class JobRepository:
         for field, value in (("status", status), ("owner_id", owner_id), ("kind", kind)):
             if value:
                 query[field] = value
-        cursor = (
-            self.jobs.find(query)
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip((page - 1) * limit)
-            .limit(limit)
-        )
-        docs = await cursor.to_list(length=limit)
-        return [_job(doc) for doc in docs], await self.jobs.count_documents(query)
+        return await self._newest(query, page, limit)
 
     async def get_any(self, job_id: str) -> Job | None:
         """A job by id, whoever owns it (admin only)."""

@@ -1,31 +1,23 @@
 """GET /admin/billing/customers against localstripe: found ones, and per-id errors."""
 
-from collections.abc import Callable
-
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from backend.config import Settings
 from tests.billing.helpers import customer_id
-from tests.conftest import GENEROUS_LIMITS
 from tests.factories import bearer, login, signed_up
 from tests.stripe_peers import (
-    PRICE_PRO,
-    PRICE_TEAM,
-    SECRET_KEY,
-    WEBHOOK_SECRET,
-    FakeStripe,
     LocalStripe,
 )
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings], fake_stripe: FakeStripe) -> Settings:
-    return make_settings(
-        stripe_secret_key=SECRET_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
-        stripe_api_base=fake_stripe.url, stripe_price_pro=PRICE_PRO, stripe_price_team=PRICE_TEAM,
-        admin_email="root@example.com", admin_password="Admin-Pass-1", **GENEROUS_LIMITS,
-    )  # fmt: skip
+def settings(settings: Settings) -> Settings:
+    """The billing suite's settings, with an admin."""
+    return settings.model_copy(
+        update={"admin_email": "root@example.com", "admin_password": SecretStr("Admin-Pass-1")}
+    )
 
 
 async def test_customers_in_batch_with_one_unknown_id(
