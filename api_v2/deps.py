@@ -16,7 +16,6 @@ from backend.errors import Forbidden, Unauthorized
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import (
-    ActionTokenRepository,
     OAuthIdentityRepository,
     OAuthStateRepository,
     RefreshTokenRepository,
@@ -32,6 +31,7 @@ from backend.services.admin import AdminService
 from backend.services.auth import AccountDisabled, AuthService
 from backend.services.billing import BillingService
 from backend.services.billing_webhooks import WebhookInbox
+from backend.services.credentials import Credentials
 from backend.services.generation import GenerationService, generation_service
 from backend.services.oauth import OAuthService
 from backend.services.projects import ProjectService
@@ -61,12 +61,13 @@ UserServiceDep = Annotated[UserService, Depends(user_service)]
 
 
 async def auth_service(resources: ResourcesDep, users: UserServiceDep) -> AuthService:
-    db = resources.mongo.db
+    credentials = Credentials.on(resources.mongo.db, resources.cache)
     return AuthService(
         users=users.users,
         user_service=users,
-        refresh_tokens=RefreshTokenRepository(db),
-        action_tokens=ActionTokenRepository(db),
+        refresh_tokens=credentials.refresh_tokens,
+        action_tokens=credentials.action_tokens,
+        credentials=credentials,
         hasher=resources.hasher,
         signer=resources.signer,
         mailer=resources.mailer,

@@ -1,7 +1,6 @@
 """Every rate limit by name, and the dependency that applies one to a route."""
 
 import math
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import limits
@@ -45,7 +44,7 @@ class RateLimits:
         return str(default)
 
 
-ExtraKey = Callable[[Request], Awaitable[str | None]]
+DECISION_SCOPE_KEY = "rate_limit_decision"
 
 
 def _bearer_user_id(request: Request, resources: Resources) -> str | None:
@@ -61,12 +60,29 @@ def _bearer_user_id(request: Request, resources: Resources) -> str | None:
     return claims.user_id
 
 
+def _enforce(request: Request, name: str, decision: Decision) -> None:
+    """Show the tightest counter of this request in its headers; refuse if this one is out."""
+    earlier: Decision | None = request.scope.get(DECISION_SCOPE_KEY)
+    if earlier is not None:
+        decision_shown = min(earlier, decision, key=lambda d: (d.allowed, d.remaining))
+    else:
+        decision_shown = decision
+    request.scope[DECISION_SCOPE_KEY] = decision_shown
+    request.scope[RATE_LIMIT_HEADERS_SCOPE_KEY] = _headers(decision_shown)
+    if not decision.allowed:
+        request.app.state.resources.metrics.rate_limit_rejections.labels(name).inc()
+        raise RateLimited(
+            f"Rate limit exceeded; retry in {decision.reset_after_s} s",
+            headers={"Retry-After": str(decision.reset_after_s)},
+        )
+
+
 class RateLimit:
     """A route's limit, keyed by the verified user or else the client address.
 
     `name` applies to everyone; `user`/`anonymous` pick a limit by whether the caller
-    presented a valid access token. `extra_key` adds a second counter — login counts per
-    address and per target email, so spreading guesses over addresses does not help.
+    presented a valid access token. `per_account` documents the second counter that the
+    route adds with `count_for_account`.
     """
 
     def __init__(
@@ -75,19 +91,19 @@ class RateLimit:
         *,
         user: str | None = None,
         anonymous: str | None = None,
-        extra_key: ExtraKey | None = None,
         per_ip: bool = False,
+        per_account: bool = False,
     ) -> None:
         self.user_limit = user or name
         self.anonymous_limit = anonymous or name
-        self.extra_key = extra_key
         self.per_ip = per_ip
+        self.per_account = per_account
 
     def describe(self) -> str:
         names = dict.fromkeys([self.user_limit, self.anonymous_limit])
         parts = [f"`{name.upper()}` {RateLimits.default_text(name)}" for name in names if name]
         who = "per client address" if self.per_ip else "per user, or per address when anonymous"
-        extra = " and per target account" if self.extra_key else ""
+        extra = " and per target account" if self.per_account else ""
         return f"Rate limit: {' / '.join(parts)} by default, {who}{extra}."
 
     async def __call__(self, request: Request) -> None:
@@ -96,20 +112,19 @@ class RateLimit:
         name = self.user_limit if user_id else self.anonymous_limit
         assert name is not None
         policy: RateLimits = request.app.state.rate_limits
-        item = policy.items[name]
         client_ip = request.app.state.client_ip(request.scope)
         subject = f"user:{user_id}" if user_id else f"ip:{client_ip}"
-        decisions = [await resources.rate_limiter.hit(item, name, subject)]
-        if self.extra_key is not None and (extra := await self.extra_key(request)):
-            decisions.append(await resources.rate_limiter.hit(item, name, "key", extra))
-        tightest = min(decisions, key=lambda d: (d.allowed, d.remaining))
-        request.scope[RATE_LIMIT_HEADERS_SCOPE_KEY] = _headers(tightest)
-        if not tightest.allowed:
-            resources.metrics.rate_limit_rejections.labels(name).inc()
-            raise RateLimited(
-                f"Rate limit exceeded; retry in {tightest.reset_after_s} s",
-                headers={"Retry-After": str(tightest.reset_after_s)},
-            )
+        _enforce(request, name, await resources.rate_limiter.hit(policy.items[name], name, subject))
+
+
+async def count_for_account(request: Request, name: str, account: str) -> None:
+    """The second counter of login and reset: per target account, so spreading guesses over
+    addresses does not help. `account` is the address as the endpoint parsed it (canonical),
+    never a second reading of the raw body, so no spelling or content type escapes it."""
+    resources: Resources = request.app.state.resources
+    policy: RateLimits = request.app.state.rate_limits
+    decision = await resources.rate_limiter.hit(policy.items[name], name, "key", account[:320])
+    _enforce(request, name, decision)
 
 
 def _headers(decision: Decision) -> list[tuple[bytes, bytes]]:

@@ -45,21 +45,25 @@ async def _ensure_admin(settings: "Settings", email: str, password: str) -> int:
     from backend.cache import Cache
     from backend.db import Mongo
     from backend.metrics import Metrics
-    from backend.repositories.users import UserRepository
+    from backend.redis_client import create_redis
     from backend.security import PasswordHasher
-    from backend.services.users import UserService
+    from backend.services.credentials import Credentials
 
     mongo = Mongo(settings)
+    # The API's own cache: the account's cached copy must go when its sessions end.
+    redis = create_redis(settings.cache_redis_url or settings.redis_url, settings)
     try:
         await mongo.ping()
         await mongo.ensure_indexes()
-        users = UserService(UserRepository(mongo.db), Cache(settings, Metrics(), None))
-        admin = await users.ensure_admin(email, password, PasswordHasher())
+        credentials = Credentials.on(mongo.db, Cache(settings, Metrics(), redis))
+        admin = await credentials.ensure_admin(email, password, PasswordHasher())
     except (PyMongoError, TimeoutError) as exc:
         print(f"MongoDB is not reachable: {exc}", file=sys.stderr)
         return 1
     finally:
         await mongo.close()
+        if redis is not None:
+            await redis.aclose()
     print(f"{admin.email} is an admin (id {admin.id})")
     return 0
 

@@ -18,7 +18,6 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"
 MIB = 1024 * 1024
 
 
@@ -81,10 +80,16 @@ class Settings(BaseSettings):
     mongodb_url: SecretStr | None = None
     mongodb_db: str = "devora"
     mongodb_timeout_ms: int = Field(default=2000, ge=100, le=30000)
+    # Rate-limit counters and the job queue: run it with `maxmemory-policy noeviction`.
     redis_url: SecretStr | None = None
+    # The cache's own Redis, free to evict (allkeys-lru); REDIS_URL when unset.
+    cache_redis_url: SecretStr | None = None
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)
     redis_max_connections: int = Field(default=100, ge=1, le=10_000)
-    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    # Unset outside production: a random secret is generated once and kept in
+    # `DATA_DIR/jwt_secret`, so restarts keep sessions. Never a constant from the source.
+    jwt_secret: SecretStr | None = None
+    data_dir: str = ".data"
     access_token_ttl_s: int = Field(default=15 * 60, ge=60, le=15 * 60)
     frontend_origins: CommaList = ["http://localhost:5173"]
     trusted_proxies: CommaList = []
@@ -216,12 +221,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Self:
-        secret = self.jwt_secret.get_secret_value()
-        if self.environment is Environment.PRODUCTION and (
-            not secret or secret == DEVELOPMENT_JWT_SECRET
-        ):
+        secret = self.jwt_secret.get_secret_value() if self.jwt_secret else None
+        if self.environment is Environment.PRODUCTION and not secret:
             raise ValueError("JWT_SECRET must be set to a secret of your own in production")
-        if len(secret.encode()) < 32:
+        if secret is not None and len(secret.encode()) < 32:
             raise ValueError("JWT_SECRET must be at least 32 bytes")
         if self.environment is Environment.PRODUCTION and not (self.smtp_url or self.mail_to_log):
             raise ValueError(

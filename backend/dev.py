@@ -162,6 +162,8 @@ def run(host: str, port: int, data_dir: Path, db_port: int) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with exclusive(data_dir), contextlib.ExitStack() as stack:
+            # The API keeps its generated JWT secret beside the database (`DATA_DIR`).
+            os.environ["DATA_DIR"] = str(data_dir)
             if os.environ.get("MONGODB_URL"):
                 print("Using MONGODB_URL from the environment; no local database started")
             else:

@@ -5,6 +5,7 @@ import functools
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
@@ -44,11 +45,11 @@ from backend.middleware import RequestContextMiddleware, request_id_of
 from backend.rate_limiter import RateLimiter
 from backend.redis_client import create_redis
 from backend.repositories.jobs import EVENTS as JOB_EVENTS
-from backend.repositories.users import UserRepository
 from backend.resources import Resources
-from backend.security import PasswordHasher, TokenSigner
+from backend.security import PasswordHasher, TokenSigner, signing_secret
+from backend.services.credentials import Credentials
 from backend.services.generation import GenerationService, generation_service
-from backend.services.users import UserService
+from schemas.user_schemas import canonical_email
 
 log = structlog.get_logger("devora.app")
 
@@ -57,16 +58,26 @@ OPENAPI_URL = "/openapi.json"
 
 def build_resources(settings: Settings, metrics: Metrics) -> Resources:
     """Every client the app uses, created once per process."""
-    redis = create_redis(settings)
+    redis = create_redis(settings.redis_url, settings)
+    # Cache pressure must never evict security counters or queue data: the cache may have a
+    # Redis of its own, with an evicting memory policy.
+    cache_redis = create_redis(settings.cache_redis_url, settings) or redis
     mongo = Mongo(settings)
     return Resources(
         settings=settings,
         metrics=metrics,
         mongo=mongo,
         redis=redis,
-        cache=Cache(settings, metrics, redis),
+        cache_redis=cache_redis,
+        cache=Cache(settings, metrics, cache_redis),
         rate_limiter=RateLimiter(settings, metrics, redis),
-        signer=TokenSigner(settings.jwt_secret.get_secret_value(), settings.access_token_ttl_s),
+        signer=TokenSigner(
+            signing_secret(
+                settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+                Path(settings.data_dir),
+            ),
+            settings.access_token_ttl_s,
+        ),
         hasher=PasswordHasher(),
         mailer=Mailer(settings),
         oauth_providers=configured_providers(settings),
@@ -81,9 +92,8 @@ async def prepare_database(resources: Resources) -> None:
     await resources.mongo.ensure_indexes()
     settings = resources.settings
     if settings.admin_email and settings.admin_password:
-        users = UserService(UserRepository(resources.mongo.db), resources.cache)
-        admin = await users.ensure_admin(
-            settings.admin_email.strip().lower(),
+        admin = await Credentials.on(resources.mongo.db, resources.cache).ensure_admin(
+            canonical_email(settings.admin_email),
             settings.admin_password.get_secret_value(),
             resources.hasher,
         )
@@ -98,8 +108,8 @@ async def close_resources(resources: Resources) -> None:
         await provider.aclose()
     if resources.stripe is not None:
         await resources.stripe.aclose()
-    if resources.redis is not None:
-        await resources.redis.aclose()
+    for redis in {id(r): r for r in (resources.redis, resources.cache_redis) if r}.values():
+        await redis.aclose()
     await resources.mongo.close()
 
 

@@ -22,7 +22,8 @@ class Resources:
     settings: Settings
     metrics: Metrics
     mongo: Mongo
-    redis: Redis | None
+    redis: Redis | None  # counters and queue
+    cache_redis: Redis | None  # the same client unless CACHE_REDIS_URL is set
     cache: Cache
     rate_limiter: RateLimiter
     signer: TokenSigner

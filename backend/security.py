@@ -1,10 +1,12 @@
 """Credentials: access tokens (JWT, HS256, algorithms pinned), opaque tokens, password hashes."""
 
 import hashlib
+import os
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -107,6 +109,38 @@ def new_opaque_token() -> str:
 def token_digest(token: str) -> str:
     """What we store instead of an opaque token: its SHA-256, so a database leak yields nothing."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+LOCAL_SECRET_FILE = "jwt_secret"
+
+
+def local_jwt_secret(data_dir: Path) -> str:
+    """The signing secret of a local run: generated once into `data_dir`, readable by its owner
+    only, then read back, so restarts keep sessions and no two installations share a key."""
+    path = data_dir / LOCAL_SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".{LOCAL_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+        try:
+            # A link fails if the name exists: of processes starting at once, one secret wins
+            # and nobody reads a half-written file.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret.encode()) < 32:
+        raise ValueError(f"{path} holds no usable secret (under 32 bytes); delete it")
+    return secret
+
+
+def signing_secret(configured: str | None, data_dir: Path) -> str:
+    """`JWT_SECRET` when set (always in production), else the local one."""
+    return configured if configured else local_jwt_secret(data_dir)
 
 
 class PasswordHasher:

@@ -21,6 +21,17 @@ def _email(value: str) -> str:
     return checked.normalized.lower()
 
 
+def canonical_email(value: str) -> str:
+    """The one form of an address wherever it is a key: accounts, rate-limit counters, the
+    admin bootstrap. email-validator's normalisation (the domain through IDNA, so a full-width
+    `e` or an ideographic full stop in `example.com` become ASCII), lower-cased. Text that is
+    not an address at all is trimmed and lower-cased, so it still keys one counter."""
+    try:
+        return _email(value)
+    except ValueError:
+        return value.strip().lower()
+
+
 def _password(value: str) -> str:
     if not (
         8 <= len(value) <= 128

@@ -34,7 +34,8 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class RedisServer:
     """A throw-away `redis-server` on a free loopback port; can be stopped and restarted."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        """`extra`: more redis-server options, e.g. a memory limit and policy."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: run `make test`, which installs it")
@@ -42,6 +43,7 @@ class RedisServer:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="devora-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.extra = list(extra)
 
     @property
     def url(self) -> str:
@@ -63,6 +65,7 @@ class RedisServer:
                 str(self.dir),
                 "--protected-mode",
                 "yes",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,13 +1,12 @@
 """`/api/v2/auth`: accounts, tokens, password and email flows, OAuth sign-in."""
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api_v2.deps import AuthServiceDep, CurrentUser, OAuthServiceDep, UserServiceDep
-from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, rate_limit
+from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, count_for_account, rate_limit
 from api_v2.routing import DocumentedRoute, problems
 from backend.errors import Conflict, Unauthorized
 from backend.repositories.users import User
@@ -40,22 +39,24 @@ from schemas.user_schemas import (
     UserRead,
     UserUpdate,
     VerifyRequest,
+    canonical_email,
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=DocumentedRoute)
 
 
-async def email_in_body(request: Request) -> str | None:
-    """The account a login or reset request targets, for the second rate-limit counter."""
-    content_type = request.headers.get("content-type", "")
-    try:
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            value = (await request.form()).get("username")
-        else:
-            value = json.loads(await request.body()).get("email")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return None
-    return value.strip().lower()[:320] if isinstance(value, str) and value.strip() else None
+async def _login_account(request: Request, body: LoginRequest) -> None:
+    await count_for_account(request, RateLimits.AUTH_LOGIN, body.email)
+
+
+async def _swagger_login_account(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> None:
+    await count_for_account(request, RateLimits.AUTH_LOGIN, canonical_email(form.username))
+
+
+async def _reset_account(request: Request, body: PasswordForgot) -> None:
+    await count_for_account(request, RateLimits.AUTH_PASSWORD_FORGOT, body.email)
 
 
 async def _no_store(response: Response) -> None:
@@ -65,7 +66,7 @@ async def _no_store(response: Response) -> None:
 
 
 NO_STORE = Depends(_no_store)
-LOGIN_LIMIT = rate_limit(RateLimits.AUTH_LOGIN, per_ip=True, extra_key=email_in_body)
+LOGIN_LIMIT = rate_limit(RateLimits.AUTH_LOGIN, per_ip=True, per_account=True)
 
 
 @router.post(
@@ -84,7 +85,7 @@ async def register(body: UserCreate, auth: AuthServiceDep) -> User:
     "/login",
     response_model=Tokens,
     responses=problems(InvalidCredentials, AccountDisabled),
-    dependencies=[LOGIN_LIMIT, NO_STORE],
+    dependencies=[LOGIN_LIMIT, Depends(_login_account), NO_STORE],
 )
 async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
     """Sign in with email and password."""
@@ -95,13 +96,13 @@ async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
     "/token",
     response_model=Tokens,
     responses=problems(InvalidCredentials, AccountDisabled),
-    dependencies=[LOGIN_LIMIT, NO_STORE],
+    dependencies=[LOGIN_LIMIT, Depends(_swagger_login_account), NO_STORE],
 )
 async def login_for_swagger(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep
 ) -> Tokens:
     """OAuth2 password flow (the Authorize button in Swagger UI); same as login."""
-    return await auth.login(form.username.strip().lower(), form.password)
+    return await auth.login(canonical_email(form.username), form.password)
 
 
 @router.post(
@@ -162,7 +163,8 @@ async def change_password(
     "/password/forgot",
     status_code=202,
     dependencies=[
-        rate_limit(RateLimits.AUTH_PASSWORD_FORGOT, per_ip=True, extra_key=email_in_body)
+        rate_limit(RateLimits.AUTH_PASSWORD_FORGOT, per_ip=True, per_account=True),
+        Depends(_reset_account),
     ],
 )
 async def forgot_password(body: PasswordForgot, auth: AuthServiceDep) -> Response:

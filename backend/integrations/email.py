@@ -5,6 +5,7 @@ logged, never shown to the client. `close()` waits for mail still in flight.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
@@ -33,15 +34,27 @@ class Mailer:
 
     def send_later(self, mail: Mail) -> None:
         """Queue `mail`; the caller does not wait for the SMTP server."""
-        task = asyncio.create_task(self._send(mail), name="send-mail")
+        self.after_response(lambda: self._send(mail))
+
+    def after_response(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` (which decides whether to send mail) in a task of ours, so the request
+        is answered first and equally fast whatever `work` finds."""
+        task = asyncio.create_task(self._guarded(work), name="send-mail")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Exception as exc:  # no client is waiting: log it, never lose it silently
+            log.error("mail_work_failed", error=repr(exc))
 
     async def _send(self, mail: Mail) -> None:
         if self.smtp is None:
             log.warning(
                 "mail_not_sent_no_smtp",
-                note="no SMTP_URL: this mail, and any token in it, exists only in this log",
+                note="DEVELOPMENT AID, never for production use: no SMTP_URL is set, so this "
+                "mail and any token in it exist only in this log",
                 to=mail.to, subject=mail.subject, body=mail.body,
             )  # fmt: skip
             return

@@ -23,6 +23,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from backend.config import Settings
+from schemas.user_schemas import canonical_email
 
 
 class ProviderError(Exception):
@@ -126,7 +127,7 @@ class GoogleProvider:
         email = claims.get("email") or profile.get("email")
         return ProviderIdentity(
             subject=str(claims["sub"]),
-            email=str(email).strip().lower() if email else None,
+            email=canonical_email(str(email)) if email else None,
             # Only the signed id_token may vouch for the address.
             email_verified=bool(claims.get("email")) and claims.get("email_verified") is True,
             name=profile.get("name") or claims.get("name"),
@@ -218,7 +219,7 @@ class GitHubProvider:
         )
         return ProviderIdentity(
             subject=str(user["id"]),
-            email=str(primary["email"]).strip().lower() if primary else None,
+            email=canonical_email(str(primary["email"])) if primary else None,
             email_verified=primary is not None,
             name=user.get("name") or user.get("login"),
         )

@@ -38,6 +38,7 @@ INDEXES = {
         IndexModel(
             [("provider", ASCENDING), ("subject", ASCENDING)], unique=True, name="identity_unique"
         ),
+        IndexModel([("user_id", ASCENDING)], name="user_id"),
     ],
 }
 
@@ -47,6 +48,9 @@ Purpose = Literal["verify_email", "reset_password"]
 class RefreshToken(BaseModel):
     user_id: str
     family_id: str
+    # The user's token version when it was issued; once the version moves on (a password
+    # change, a reset, a disable) the token is worthless, even one issued during the change.
+    token_version: int = 0
     used_at: datetime | None
     revoked_at: datetime | None
     expires_at: datetime
@@ -63,13 +67,16 @@ class RefreshTokenRepository:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.collection = db[REFRESH_TOKENS]
 
-    async def create(self, token_hash: str, user_id: str, family_id: str, ttl: timedelta) -> None:
+    async def create(
+        self, token_hash: str, user_id: str, family_id: str, token_version: int, ttl: timedelta
+    ) -> None:
         now = utcnow()
         await self.collection.insert_one(
             {
                 "token_hash": token_hash,
                 "user_id": user_id,
                 "family_id": family_id,
+                "token_version": token_version,
                 "created_at": now,
                 "expires_at": now + ttl,
                 "used_at": None,
@@ -171,16 +178,32 @@ class OAuthIdentityRepository:
         doc = await self.collection.find_one({"provider": provider, "subject": subject})
         return str(doc["user_id"]) if doc else None
 
-    async def link(self, provider: str, subject: str, user_id: str) -> None:
-        """Map an identity to a user; the unique index keeps one user per identity."""
+    async def link(
+        self, provider: str, subject: str, user_id: str, *, email_verified: bool
+    ) -> None:
+        """Map an identity to a user; the unique index keeps one user per identity.
+
+        `email_verified`: whether the provider vouched for the email it gave; a link without
+        that proof is dropped when someone proves the mailbox (a password reset)."""
         try:
             await self.collection.insert_one(
                 {
                     "provider": provider,
                     "subject": subject,
                     "user_id": user_id,
+                    "email_verified": email_verified,
                     "created_at": utcnow(),
                 }
             )
         except DuplicateKeyError:
             raise Conflict("This identity is linked to another account") from None
+
+    async def unlink(self, user_id: str, *, unverified_only: bool) -> list[str]:
+        """Remove the user's links (or only those without a verified email); the providers
+        still linked afterwards."""
+        query: dict[str, Any] = {"user_id": user_id}
+        if unverified_only:
+            query["email_verified"] = {"$ne": True}  # links from before the flag count as not
+        await self.collection.delete_many(query)
+        remaining = self.collection.find({"user_id": user_id}, {"provider": 1})
+        return sorted({doc["provider"] async for doc in remaining})

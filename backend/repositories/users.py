@@ -198,15 +198,31 @@ class UserRepository:
     async def created_by_day(self, since: datetime) -> dict[str, int]:
         return await count_by_day(self.collection, {"created_at": {"$gte": since}})
 
-    async def set_password(self, user_id: str, password_hash: str, *, revoke: bool) -> None:
-        """Store a new hash; with `revoke`, access tokens issued until now stop working."""
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        """Store a new hash of the same password (a scheme upgrade): sessions go on."""
+        oid = object_id(user_id)
+        if oid is not None:
+            await self.collection.update_one(
+                {"_id": oid}, {"$set": {"password_hash": password_hash, "updated_at": utcnow()}}
+            )
+
+    async def replace_credentials(
+        self, user_id: str, password_hash: str | None, fields: dict[str, Any]
+    ) -> User | None:
+        """Set (or remove) the password and `fields`, and end every session, in one update."""
         oid = object_id(user_id)
         if oid is None:
-            return
-        update: dict[str, Any] = {"$set": {"password_hash": password_hash, "updated_at": utcnow()}}
-        if revoke:
-            update["$inc"] = {"token_version": 1}
-        await self.collection.update_one({"_id": oid}, update)
+            return None
+        doc = await self.collection.find_one_and_update(
+            {"_id": oid},
+            {
+                "$set": {**fields, "password_hash": password_hash, "updated_at": utcnow()},
+                "$inc": {"token_version": 1},
+            },
+            projection={"password_hash": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_user(doc) if doc else None
 
     async def add_oauth_provider(
         self, user_id: str, provider: str, *, verified: bool

@@ -15,7 +15,8 @@ from backend.repositories.auth_tokens import (
 )
 from backend.repositories.users import User, UserRepository
 from backend.security import PasswordHasher, TokenSigner, new_opaque_token, token_digest
-from backend.services.users import UserService, user_scope
+from backend.services.credentials import Credentials
+from backend.services.users import UserService
 from schemas.user_schemas import Tokens
 
 log = structlog.get_logger("devora.auth")
@@ -53,6 +54,7 @@ class AuthService:
         user_service: UserService,
         refresh_tokens: RefreshTokenRepository,
         action_tokens: ActionTokenRepository,
+        credentials: Credentials,
         hasher: PasswordHasher,
         signer: TokenSigner,
         mailer: Mailer,
@@ -62,6 +64,7 @@ class AuthService:
         self.user_service = user_service
         self.refresh_tokens = refresh_tokens
         self.action_tokens = action_tokens
+        self.credentials = credentials
         self.hasher = hasher
         self.signer = signer
         self.mailer = mailer
@@ -85,7 +88,7 @@ class AuthService:
         if not user.is_active:
             raise AccountDisabled()
         if new_hash:  # an old bcrypt hash: store argon2id from now on
-            await self.users.set_password(user.id, new_hash, revoke=False)
+            await self.users.set_password(user.id, new_hash)
         return await self.issue_tokens(user)
 
     async def issue_tokens(self, user: User, family_id: str | None = None) -> Tokens:
@@ -95,6 +98,7 @@ class AuthService:
             token_digest(refresh),
             user.id,
             family_id or uuid.uuid4().hex,
+            user.token_version,
             timedelta(days=self.settings.refresh_token_ttl_days),
         )
         return Tokens(
@@ -115,10 +119,14 @@ class AuthService:
                 raise TokenReused()
             raise InvalidRefreshToken()
         user = await self.users.get(spent.user_id)  # fresh, never cached: the version matters
+        # A token issued before the user's sessions were ended — even one a refresh created
+        # while a password change ran — is refused: its version is older than the user's.
         if user is None:
             raise InvalidRefreshToken()
         if not user.is_active:
             raise AccountDisabled()
+        if user.token_version != spent.token_version:
+            raise InvalidRefreshToken()
         return await self.issue_tokens(user, spent.family_id)
 
     async def logout(self, refresh_token: str) -> None:
@@ -133,10 +141,16 @@ class AuthService:
         matches, _ = await self.hasher.verify(current, stored)
         if not matches:
             raise InvalidPassword()
-        await self._set_password(user.id, new)
+        await self.credentials.replace(user.id, await self.hasher.hash(new))
 
     async def forgot_password(self, email: str) -> None:
-        """Mail a single-use reset link if the account exists; the caller learns nothing."""
+        """Mail a single-use reset link if the account exists; the caller learns nothing.
+
+        Even the lookup runs after the answer, so a known and an unknown address cost the
+        caller the same time."""
+        self.mailer.after_response(lambda: self._mail_reset(email))
+
+    async def _mail_reset(self, email: str) -> None:
         user = await self.users.get_by_email(email)
         if user is None or not user.is_active:
             return
@@ -151,11 +165,19 @@ class AuthService:
         )
 
     async def reset_password(self, token: str, new_password: str) -> None:
-        """Set a new password with a reset token, which then stops working."""
+        """Set a new password with a reset token, which then stops working.
+
+        The token proves the mailbox: the address counts as verified from now on, and OAuth
+        links whose provider never verified this address end with every other session."""
         user_id = await self.action_tokens.consume(token_digest(token), "reset_password")
         if user_id is None:
             raise InvalidActionToken()
-        await self._set_password(user_id, new_password)
+        await self.credentials.replace(
+            user_id,
+            await self.hasher.hash(new_password),
+            drop_links="unverified",
+            fields={"is_verified": True},
+        )
 
     async def request_verification(self, user: User) -> None:
         """Mail a fresh verification link."""
@@ -169,12 +191,6 @@ class AuthService:
         if user is None:
             raise InvalidActionToken()
         return user
-
-    async def _set_password(self, user_id: str, password: str) -> None:
-        await self.users.set_password(user_id, await self.hasher.hash(password), revoke=True)
-        await self.refresh_tokens.revoke_user(user_id)
-        await self.action_tokens.expire_all(user_id, "reset_password")
-        await self.user_service.cache.invalidate(user_scope(user_id))
 
     async def _action_token(self, user_id: str, purpose: Purpose, ttl_s: int) -> str:
         token = new_opaque_token()

@@ -137,7 +137,13 @@ class OAuthService:
             # Only a provider-verified address may take over an existing account.
             if not identity.email_verified:
                 raise EmailUnverified()
-            await self.identities.link(provider, identity.subject, existing.id)
+            if not existing.is_verified:
+                # Nobody proved this address before: whoever registered it (perhaps to wait
+                # for its owner) loses the password they set, every session and every
+                # unproven link; the owner, proven now, keeps the account.
+                await self.auth.credentials.replace(existing.id, None, drop_links="unverified")
+                log.warning("oauth_claimed_unverified_account", user_id=existing.id)
+            await self.identities.link(provider, identity.subject, existing.id, email_verified=True)
             linked = await self.users.add_oauth_provider(existing.id, provider, verified=True)
             await self.user_service.cache.invalidate(user_scope(existing.id))
             assert linked is not None
@@ -149,5 +155,7 @@ class OAuthService:
             is_verified=identity.email_verified,
             oauth_provider=provider,
         )
-        await self.identities.link(provider, identity.subject, user.id)
+        await self.identities.link(
+            provider, identity.subject, user.id, email_verified=identity.email_verified
+        )
         return user, True

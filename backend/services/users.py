@@ -4,7 +4,6 @@ from typing import Any
 
 from backend.cache import Cache, CacheConfig, cached
 from backend.repositories.users import User, UserRepository
-from backend.security import PasswordHasher
 
 
 def user_scope(user_id: str) -> str:
@@ -26,21 +25,3 @@ class UserService:
         user = await self.users.update(user_id, fields)
         await self.cache.invalidate(user_scope(user_id))
         return user
-
-    async def ensure_admin(self, email: str, password: str, hasher: PasswordHasher) -> User:
-        """Create the admin, or promote the existing account; safe to run at every start."""
-        existing = await self.users.get_by_email(email)
-        if existing is None:
-            user = await self.users.create(
-                email=email,
-                password_hash=await hasher.hash(password),
-                full_name="Administrator",
-                is_verified=True,
-                role="admin",
-            )
-            return user
-        promoted = await self.update(
-            existing.id, {"role": "admin", "is_active": True, "is_verified": True}
-        )
-        assert promoted is not None
-        return promoted

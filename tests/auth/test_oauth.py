@@ -5,6 +5,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -12,9 +13,10 @@ import pytest
 
 from backend.config import Settings
 from backend.main import create_app
+from tests.auth.test_email_flows import FORGOT, RESET, token_in
 from tests.conftest import open_client
-from tests.factories import bearer, register, unique_email
-from tests.peers import FakeGitHub, GitHubUser, Recorded
+from tests.factories import PASSWORD, bearer, login, register, signed_up, unique_email
+from tests.peers import FakeGitHub, GitHubUser, Recorded, SmtpSink
 
 CALLBACK_PAGE = "http://localhost:5173/oauth/callback"
 
@@ -301,3 +303,101 @@ async def test_unconfigured_provider_is_404(make_settings: Callable[..., Setting
     assert providers.json() == {"providers": []}
     assert response.status_code == 404
     assert response.json()["code"] == "unknown_provider"
+
+
+async def google_sign_in_as(
+    client: httpx.AsyncClient, google: tuple[str, Recorded], subject: str, email: str, **claims: Any
+) -> httpx.Response:
+    url = await authorize(client, "google")
+    params = await google_code(google[0], url, subject, {"email": email, **claims})
+    return await client.post(
+        "/api/v2/auth/oauth/google/callback",
+        json={"code": params["code"], "state": params["state"]},
+    )
+
+
+async def test_a_verified_identity_ends_the_squatters_password_and_sessions(
+    client: httpx.AsyncClient, google: tuple[str, Recorded]
+) -> None:
+    # The attacker registers the victim's address first (never verified) and signs in.
+    victim_email = unique_email("victim")
+    squatter = await register(client, victim_email)
+    squatter_tokens = await login(client, victim_email)
+
+    # The victim later signs in with a provider that verified the address.
+    victim = await google_sign_in(client, google, victim_email, verified=True)
+    assert victim.status_code == 200, victim.text
+    assert victim.json()["user"]["id"] == squatter["id"]
+
+    password = await client.post(
+        "/api/v2/auth/login", json={"email": victim_email, "password": PASSWORD}
+    )
+    old_access = await client.get("/api/v2/auth/me", headers=bearer(squatter_tokens))
+    old_refresh = await client.post(
+        "/api/v2/auth/refresh", json={"refresh_token": squatter_tokens["refresh_token"]}
+    )
+    mine = await client.get("/api/v2/auth/me", headers=bearer(victim.json()))
+    assert (password.status_code, password.json()["code"]) == (401, "invalid_credentials")
+    assert old_access.status_code == 401
+    assert (old_refresh.status_code, old_refresh.json()["code"]) == (401, "invalid_token")
+    assert mine.status_code == 200
+    assert mine.json()["is_verified"] is True
+
+
+async def test_a_verified_account_keeps_its_password_when_linked(
+    client: httpx.AsyncClient, google: tuple[str, Recorded], smtp: SmtpSink
+) -> None:
+    user, headers = await signed_up(client)
+    await client.post("/api/v2/auth/verify/request", headers=headers)
+    token = token_in((await smtp.wait_for(user["email"], "Confirm"))[-1])
+    assert (await client.post("/api/v2/auth/verify", json={"token": token})).status_code == 200
+
+    linked = await google_sign_in(client, google, user["email"], verified=True)
+    assert linked.status_code == 200
+    assert (await client.get("/api/v2/auth/me", headers=headers)).status_code == 200
+    await login(client, user["email"])
+
+
+async def test_a_password_reset_ends_an_identity_whose_email_was_never_verified(
+    client: httpx.AsyncClient, google: tuple[str, Recorded], smtp: SmtpSink
+) -> None:
+    # An identity claiming Dave's address, unverified by its provider, creates the account.
+    dave = unique_email("dave")
+    subject = f"sub-{secrets.token_hex(4)}"
+    attacker = await google_sign_in_as(client, google, subject, dave, email_verified=False)
+    assert attacker.status_code == 200, attacker.text
+    assert attacker.json()["is_new_user"] is True
+
+    # The real Dave proves the mailbox with a password reset.
+    assert (await client.post(FORGOT, json={"email": dave})).status_code == 202
+    token = token_in((await smtp.wait_for(dave, "Reset"))[0])
+    reset = await client.post(RESET, json={"token": token, "new_password": "Daves-Own-Pass-1"})
+    assert reset.status_code == 204
+    daves = await login(client, dave, "Daves-Own-Pass-1")
+
+    again = await google_sign_in_as(client, google, subject, dave, email_verified=False)
+    old_refresh = await client.post(
+        "/api/v2/auth/refresh", json={"refresh_token": attacker.json()["refresh_token"]}
+    )
+    me = (await client.get("/api/v2/auth/me", headers=bearer(daves))).json()
+    assert (again.status_code, again.json()["code"]) == (409, "email_unverified")
+    assert old_refresh.status_code == 401
+    assert me["oauth_providers"] == []
+    assert me["is_verified"] is True
+
+
+async def test_a_reset_keeps_identities_whose_email_was_verified(
+    client: httpx.AsyncClient, google: tuple[str, Recorded], smtp: SmtpSink
+) -> None:
+    email = unique_email("keeps")
+    subject = f"sub-{secrets.token_hex(4)}"
+    first = await google_sign_in_as(client, google, subject, email, email_verified=True)
+    assert first.status_code == 200
+    await client.post(FORGOT, json={"email": email})
+    token = token_in((await smtp.wait_for(email, "Reset"))[0])
+    assert (
+        await client.post(RESET, json={"token": token, "new_password": "Fresh-Pass-12"})
+    ).status_code == 204
+    again = await google_sign_in_as(client, google, subject, email, email_verified=True)
+    assert again.status_code == 200
+    assert again.json()["user"]["id"] == first.json()["user"]["id"]

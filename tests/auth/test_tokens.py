@@ -1,14 +1,18 @@
 """Access tokens that must be refused, and rotating refresh tokens."""
 
+import asyncio
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from tests.conftest import TEST_JWT_SECRET
+from backend.config import Settings
+from backend.main import create_app
+from tests.conftest import GENEROUS_LIMITS, TEST_JWT_SECRET, open_client
 from tests.factories import PASSWORD, bearer, login, register, signed_up
 
 ME = "/api/v2/auth/me"
@@ -196,3 +200,36 @@ async def test_token_responses_are_never_cached(client: httpx.AsyncClient) -> No
         assert response.status_code == 200
         assert response.headers["cache-control"] == "no-store"
     assert "no-store" not in (await client.get("/api/v2")).headers.get("cache-control", "")
+
+
+async def test_a_refresh_racing_a_password_change_never_outlives_it(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """On the real database: whichever of the two lands first, the tokens a concurrent
+    refresh hands out stop working once the password has changed."""
+    async with open_client(create_app(make_settings(**GENEROUS_LIMITS))) as client:
+        user = await register(client)
+        password, survived, raced = PASSWORD, 0, 0
+        for trial in range(40):
+            tokens = await login(client, user["email"], password)
+            new_password = f"Changed-Pass-{trial}"
+            refreshed, changed = await asyncio.gather(
+                client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]}),
+                client.post(
+                    "/api/v2/auth/me/password",
+                    headers=bearer(tokens),
+                    json={"current_password": password, "new_password": new_password},
+                ),
+            )
+            assert changed.status_code == 204, changed.text
+            password = new_password
+            if refreshed.status_code != 200:
+                continue
+            raced += 1
+            again = await client.post(
+                REFRESH, json={"refresh_token": refreshed.json()["refresh_token"]}
+            )
+            access = await client.get(ME, headers=bearer(refreshed.json()))
+            survived += again.status_code == 200 or access.status_code == 200
+    assert raced > 0  # the refresh did win some races: the check below was exercised
+    assert survived == 0

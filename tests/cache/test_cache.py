@@ -52,7 +52,7 @@ async def items(
     settings = make_settings(redis_timeout_s=1.0)
     if request.param == "memory":
         settings = make_settings(redis_url=None)
-    redis = create_redis(settings)
+    redis = create_redis(settings.redis_url, settings)
     yield Items(Cache(settings, Metrics(), redis))
     if redis is not None:
         await redis.aclose()
@@ -124,7 +124,7 @@ async def test_a_failing_computation_reaches_every_waiter(items: Items) -> None:
 
 async def test_entries_expire_after_their_ttl(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(cache_ttl_project=1)
-    redis = create_redis(settings)
+    redis = create_redis(settings.redis_url, settings)
     items = Items(Cache(settings, Metrics(), redis))
     await items.get("alice", "a")
     await asyncio.sleep(1.2)
@@ -152,7 +152,10 @@ async def test_values_are_json_with_a_ttl(make_settings: Callable[..., Settings]
 
 async def test_invalidation_reaches_other_instances(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
-    redis_a, redis_b = create_redis(settings), create_redis(settings)
+    redis_a, redis_b = (
+        create_redis(settings.redis_url, settings),
+        create_redis(settings.redis_url, settings),
+    )
     replica_a = Items(Cache(settings, Metrics(), redis_a))
     replica_b = Items(Cache(settings, Metrics(), redis_b))
     replica_b.source = replica_a.source  # one database behind both replicas
@@ -177,7 +180,7 @@ async def test_redis_outage_serves_fresh_values_and_breaker_recovers(
 ) -> None:
     server = RedisServer().start()
     settings = make_settings(redis_url=server.url, redis_breaker_cooldown_s=0.3)
-    redis = create_redis(settings)
+    redis = create_redis(settings.redis_url, settings)
     metrics = Metrics()
     items = Items(Cache(settings, metrics, redis))
     try:
@@ -210,7 +213,7 @@ async def test_invalidation_lost_in_an_outage_is_not_served_stale(
 ) -> None:
     # Redis keeps its data here; only this process loses its connection (bad port → good).
     settings = make_settings(redis_breaker_cooldown_s=0.2)
-    redis = create_redis(settings)
+    redis = create_redis(settings.redis_url, settings)
     items = Items(Cache(settings, Metrics(), redis))
     await items.get("alice", "a")  # cached as version 0 in Redis
 
@@ -227,7 +230,7 @@ async def test_invalidation_lost_in_an_outage_is_not_served_stale(
 
 async def test_a_ttl_of_zero_turns_the_cache_off(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings(cache_ttl_project=0)
-    redis = create_redis(settings)
+    redis = create_redis(settings.redis_url, settings)
     items = Items(Cache(settings, Metrics(), redis))
     try:
         await items.get("alice", "a")

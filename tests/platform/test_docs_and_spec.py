@@ -59,6 +59,7 @@ def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
     assert services["api"]["depends_on"] == {
         "mongo": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
+        "redis-cache": {"condition": "service_healthy"},
     }
     command = services["api"]["command"]
     assert command[command.index("--workers") + 1] == "2"
@@ -67,6 +68,20 @@ def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
     for name in ("ENVIRONMENT", "MONGODB_URL", "REDIS_URL", "JWT_SECRET", "FRONTEND_ORIGINS"):
         assert name in env, name
     assert env["ENVIRONMENT"] == "production"
+
+
+def test_compose_keeps_counters_and_queue_out_of_reach_of_cache_eviction() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    services, env = compose["services"], compose["services"]["api"]["environment"]
+
+    def policy(name: str) -> str:
+        command = services[name]["command"]
+        return str(command[command.index("--maxmemory-policy") + 1])
+
+    assert env["REDIS_URL"].startswith("redis://redis:")
+    assert env["CACHE_REDIS_URL"].startswith("redis://redis-cache:")
+    assert policy("redis") == "noeviction"
+    assert policy("redis-cache") == "allkeys-lru"
 
 
 def test_compose_runs_workers_beside_the_api() -> None:

@@ -16,6 +16,7 @@ from backend import __version__
 from backend.config import Settings
 from backend.main import create_app
 from tests.conftest import open_client
+from tests.factories import signed_up
 from tests.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,3 +198,28 @@ async def test_docs_can_be_turned_off(make_settings: Callable[..., Settings]) ->
         for path in ("/docs", "/redoc", "/openapi.json"):
             response = await client.get(path)
             assert response.status_code == 404, path
+
+
+async def test_without_a_jwt_secret_a_random_one_is_kept_with_the_local_data(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    local = make_settings(jwt_secret=None, data_dir=str(tmp_path / "data"))
+    async with open_client(create_app(local)) as client:
+        _, headers = await signed_up(client)
+    secret_file = tmp_path / "data" / "jwt_secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert len(secret_file.read_text().strip()) >= 32
+
+    # A restart on the same data keeps the session; another installation cannot verify it.
+    async with open_client(create_app(local)) as client:
+        kept = await client.get("/api/v2/auth/me", headers=headers)
+    elsewhere = local.model_copy(update={"data_dir": str(tmp_path / "other")})
+    async with open_client(create_app(elsewhere)) as client:
+        foreign = await client.get("/api/v2/auth/me", headers=headers)
+    assert kept.status_code == 200
+    assert foreign.status_code == 401
+    assert (tmp_path / "other" / "jwt_secret").read_text() != secret_file.read_text()
+
+
+def test_no_signing_secret_is_written_in_the_source() -> None:
+    assert Settings(_env_file=None).jwt_secret is None  # type: ignore[call-arg]
