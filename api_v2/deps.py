@@ -140,7 +140,14 @@ AdminUser = Annotated[User, Depends(admin_user)]
 
 async def project_service(resources: ResourcesDep) -> ProjectService:
     db = resources.mongo.db
-    return ProjectService(ProjectRepository(db), MessageRepository(db), resources.cache)
+    return ProjectService(
+        projects=ProjectRepository(db),
+        messages=MessageRepository(db),
+        users=UserRepository(db),
+        mongo=resources.mongo,
+        cache=resources.cache,
+        caps=resources.caps,
+    )
 
 
 ProjectServiceDep = Annotated[ProjectService, Depends(project_service)]

@@ -39,6 +39,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 VERSION_TTL_S = 7 * 24 * 3600  # longer than any entry's TTL
+SWEEP_INTERVAL_S = 1.0
 FLIGHT_LINGER_S = 1.0
 EPOCH_KEY = "cache:epoch"
 
@@ -136,18 +137,49 @@ class RedisCacheBackend:
 
 
 class MemoryCacheBackend:
-    """The same contract inside one process, bounded in size (least recently used goes)."""
+    """The same contract inside one process, bounded in bytes: the least recently used entry
+    goes first, and expired entries are swept at most once a second, read or not."""
 
-    def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
-        self.max_entries = max_entries
+    def __init__(
+        self,
+        max_bytes: int = 64 * 1024 * 1024,
+        *,
+        max_scopes: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.max_bytes = max_bytes
+        self.max_scopes = max_scopes
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-        self._versions: dict[str, str] = {}
+        self._versions: OrderedDict[str, str] = OrderedDict()
+        self.size = 0  # bytes of keys and values held
+        self._swept_at = clock()
 
     def _version(self, scope: str) -> str:
-        return self._versions.setdefault(scope, secrets.token_hex(8))
+        version = self._versions.get(scope)
+        if version is None:
+            version = self._versions[scope] = secrets.token_hex(8)
+            # Forgetting a scope's version only makes its entries unreachable: always safe.
+            while len(self._versions) > self.max_scopes:
+                self._versions.popitem(last=False)
+        else:
+            self._versions.move_to_end(scope)
+        return version
+
+    def _drop(self, key: str) -> None:
+        _, value = self._entries.pop(key)
+        self.size -= len(key) + len(value)
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        if now - self._swept_at < SWEEP_INTERVAL_S:
+            return
+        self._swept_at = now
+        for key in [key for key, (expires_at, _) in self._entries.items() if expires_at <= now]:
+            self._drop(key)
 
     async def lookup(self, scope: str, stem: str) -> tuple[str, bytes | None]:
+        self._sweep()
         version = self._version(scope)
         key = _entry_key(scope, stem, version)
         found = self._entries.get(key)
@@ -155,17 +187,20 @@ class MemoryCacheBackend:
             return version, None
         expires_at, value = found
         if expires_at <= self._clock():
-            del self._entries[key]
+            self._drop(key)
             return version, None
         self._entries.move_to_end(key)
         return version, value
 
     async def store(self, scope: str, stem: str, version: str, value: bytes, ttl_s: int) -> None:
+        self._sweep()
         key = _entry_key(scope, stem, version)
+        if key in self._entries:
+            self._drop(key)
         self._entries[key] = (self._clock() + ttl_s, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self.size += len(key) + len(value)
+        while self.size > self.max_bytes and self._entries:
+            self._drop(next(iter(self._entries)))
 
     async def invalidate(self, scopes: tuple[str, ...]) -> None:
         for scope in scopes:
@@ -178,6 +213,7 @@ class MemoryCacheBackend:
 
     async def new_epoch(self) -> None:
         self._entries.clear()
+        self.size = 0
 
 
 class Cache:
@@ -187,8 +223,12 @@ class Cache:
         self.metrics = metrics
         self.is_shared = redis is not None
         self.backend: CacheBackend = (
-            RedisCacheBackend(redis) if redis is not None else MemoryCacheBackend()
+            RedisCacheBackend(redis)
+            if redis is not None
+            else MemoryCacheBackend(settings.cache_memory_max_bytes)
         )
+        # A bigger value is served but never stored: one huge project must not fill the cache.
+        self.max_value_bytes = settings.cache_max_value_bytes
         self.ttls: dict[str, int] = {
             entry.name: getattr(settings, f"cache_ttl_{entry.name}")
             for entry in vars(CacheConfig).values()
@@ -260,9 +300,13 @@ class Cache:
             value = await compute()
             payload = adapter.dump_json(value)
             ttl = self.ttls[entry.name]
-            await self._backend_call(
-                entry.name, lambda: self.backend.store(scope, stem, version, payload, ttl)
-            )
+            stored = len(payload) <= self.max_value_bytes
+            if stored:
+                await self._backend_call(
+                    entry.name, lambda: self.backend.store(scope, stem, version, payload, ttl)
+                )
+            else:
+                self.metrics.cache_oversized.labels(entry.name).inc()
         except asyncio.CancelledError:
             future.cancel()  # waiting callers compute for themselves
             self._forget(flight_key, future)
@@ -273,6 +317,9 @@ class Cache:
             self._forget(flight_key, future)
             raise
         future.set_result(value)
+        if not stored:
+            self._forget(flight_key, future)  # not held for later callers either
+            return value
         # A miss whose lookup crossed the store still finds this result for a moment, instead
         # of computing again; it is keyed by version, so it is as fresh as a hit.
         asyncio.get_running_loop().call_later(FLIGHT_LINGER_S, self._forget, flight_key, future)

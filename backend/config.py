@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     quota_pro: int = Field(default=500, ge=0)
     quota_team: int = Field(default=2500, ge=0)
 
+    # Storage per account; a refusal is 409 `project_limit_reached` / `message_limit_reached`.
+    max_projects_free: int = Field(default=100, ge=1)
+    max_projects_pro: int = Field(default=1000, ge=1)
+    max_projects_team: int = Field(default=10_000, ge=1)
+    max_messages_per_project: int = Field(default=5000, ge=2)
+
     max_active_jobs_free: int = Field(default=1, ge=1)
     max_active_jobs_pro: int = Field(default=3, ge=1)
     max_active_jobs_team: int = Field(default=10, ge=1)
@@ -170,6 +176,10 @@ class Settings(BaseSettings):
     agent_max_seconds: float = Field(default=600, gt=0, le=7200)
     agent_context_messages: int = Field(default=20, ge=0, le=200)
 
+    # The in-process cache (no Redis) holds at most this many bytes; no cache stores a single
+    # value bigger than CACHE_MAX_VALUE_BYTES (it is served from the source every time).
+    cache_memory_max_bytes: int = Field(default=64 * MIB, ge=MIB)
+    cache_max_value_bytes: int = Field(default=MIB, ge=1024)
     cache_ttl_project_list: int = Field(default=15 * 60, ge=0)
     cache_ttl_project: int = Field(default=5 * 60, ge=0)
     cache_ttl_user: int = Field(default=60, ge=0)

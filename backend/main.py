@@ -49,6 +49,7 @@ from backend.resources import Resources
 from backend.security import PasswordHasher, TokenSigner, signing_secret
 from backend.services.credentials import Credentials
 from backend.services.generation import GenerationService, generation_service
+from backend.services.projects import Caps
 from schemas.user_schemas import canonical_email
 
 log = structlog.get_logger("devora.app")
@@ -84,6 +85,7 @@ def build_resources(settings: Settings, metrics: Metrics) -> Resources:
         stripe=StripeGateway(settings) if settings.stripe_secret_key else None,
         queue=JobQueue(create_broker(settings), settings.job_enqueue_timeout_s),
         hub=EventHub(mongo.db[JOB_EVENTS], metrics.sse_connections),
+        caps=Caps.of(settings),
     )
 
 

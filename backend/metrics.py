@@ -46,6 +46,12 @@ class Metrics:
             ["cache"],
             registry=self.registry,
         )
+        self.cache_oversized = Counter(
+            "cache_oversized_total",
+            "Values served but not cached: over CACHE_MAX_VALUE_BYTES.",
+            ["cache"],
+            registry=self.registry,
+        )
         self.cache_errors = Counter(
             "cache_errors_total",
             "Cache backend errors (served from the source instead).",

@@ -15,6 +15,7 @@ from backend.jobs import JobQueue
 from backend.metrics import Metrics
 from backend.rate_limiter import RateLimiter
 from backend.security import PasswordHasher, TokenSigner
+from backend.services.projects import Caps
 
 
 @dataclass(slots=True)
@@ -33,3 +34,4 @@ class Resources:
     stripe: StripeGateway | None
     queue: JobQueue
     hub: EventHub
+    caps: Caps

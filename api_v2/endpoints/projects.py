@@ -12,7 +12,13 @@ from api_v2.routing import DocumentedRoute, problems
 from backend.errors import NotFound, Unauthorized
 from backend.repositories.messages import Message
 from backend.repositories.projects import Project, ProjectFile
-from backend.services.projects import FileTooLarge, ProjectTooLarge, TooManyFiles
+from backend.services.projects import (
+    FileTooLarge,
+    MessageLimitReached,
+    ProjectLimitReached,
+    ProjectTooLarge,
+    TooManyFiles,
+)
 from schemas.common import Page, ResourceId
 from schemas.project_schemas import (
     FilePath,
@@ -64,13 +70,13 @@ async def list_projects(
     "",
     status_code=201,
     response_model=ProjectRead,
-    responses=problems(FileTooLarge, ProjectTooLarge, TooManyFiles),
+    responses=problems(FileTooLarge, ProjectTooLarge, TooManyFiles, ProjectLimitReached),
 )
 async def create_project(
     body: ProjectCreate, user: CurrentUser, projects: ProjectServiceDep
 ) -> Project:
     """Create a project, optionally with files."""
-    return await projects.create(user.id, body)
+    return await projects.create(user, body)
 
 
 @router.get(
@@ -149,7 +155,7 @@ async def list_messages(
     "/{project_id}/messages",
     status_code=201,
     response_model=MessageRead,
-    responses=problems(NotFound),
+    responses=problems(NotFound, MessageLimitReached),
 )
 async def add_message(
     project_id: ResourceId, body: MessageCreate, user: CurrentUser, projects: ProjectServiceDep

@@ -132,6 +132,7 @@ class ProjectRepository:
             "file_count": len(files),
             "total_size": sum(file.size for file in files),
             "version": 1,
+            "message_count": 0,
             "created_at": now,
             "updated_at": now,
         }
@@ -211,9 +212,42 @@ class ProjectRepository:
         )
         return _project(doc) if doc else None
 
-    async def delete(self, owner_id: str, project_id: str) -> bool:
+    async def delete(
+        self, owner_id: str, project_id: str, session: AsyncClientSession | None = None
+    ) -> bool:
         key = self._key(owner_id, project_id)
-        return key is not None and (await self.collection.delete_one(key)).deleted_count == 1
+        if key is None:
+            return False
+        return (await self.collection.delete_one(key, session=session)).deleted_count == 1
+
+    async def take_message_slots(
+        self,
+        owner_id: str,
+        project_id: str,
+        count: int,
+        cap: int,
+        session: AsyncClientSession | None = None,
+    ) -> bool | None:
+        """Count `count` more messages if the conversation stays within `cap`; None when the
+        project does not exist. `message_count` changes in the transaction of the insert."""
+        key = self._key(owner_id, project_id)
+        if key is None:
+            return None
+        result = await self.collection.update_one(
+            # A project from before messages were counted starts at 0.
+            {
+                **key,
+                "$or": [
+                    {"message_count": {"$lte": cap - count}},
+                    {"message_count": {"$exists": False}},
+                ],
+            },
+            {"$inc": {"message_count": count}},
+            session=session,
+        )
+        if result.modified_count == 1:
+            return True
+        return False if await self.collection.find_one(key, {"_id": 1}, session=session) else None
 
     async def _file_size(self, key: dict[str, Any], path: str) -> tuple[bool, int | None]:
         """(project exists, size of the file at `path` or None)."""

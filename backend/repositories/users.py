@@ -104,6 +104,7 @@ class UserRepository:
             "created_at": now,
             "updated_at": now,
             "token_version": 0,
+            "project_count": 0,
         }
         try:
             result = await self.collection.insert_one(doc)
@@ -240,6 +241,32 @@ class UserRepository:
             return_document=ReturnDocument.AFTER,
         )
         return _to_user(doc) if doc else None
+
+    async def take_project_slot(
+        self, user_id: str, cap: int, session: AsyncClientSession | None = None
+    ) -> bool:
+        """Count one more project if the user owns fewer than `cap` (`project_count`, kept in
+        the transaction that inserts or deletes the project)."""
+        oid = object_id(user_id)
+        result = await self.collection.update_one(
+            # An account from before projects were counted starts at 0.
+            {
+                "_id": oid,
+                "$or": [{"project_count": {"$lt": cap}}, {"project_count": {"$exists": False}}],
+            },
+            {"$inc": {"project_count": 1}},
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def free_project_slot(
+        self, user_id: str, session: AsyncClientSession | None = None
+    ) -> None:
+        await self.collection.update_one(
+            {"_id": object_id(user_id), "project_count": {"$gt": 0}},
+            {"$inc": {"project_count": -1}},
+            session=session,
+        )
 
     async def get_by_customer(self, customer_id: str) -> User | None:
         doc = await self.collection.find_one(

@@ -29,8 +29,17 @@ from backend.repositories.generation_usage import UsageRepository
 from backend.repositories.jobs import ACTIVE, TERMINAL_EVENTS, Event, Job, JobRepository, Session
 from backend.repositories.messages import MessageRepository
 from backend.repositories.projects import ProjectRepository
-from backend.repositories.users import User
-from backend.services.projects import LIMITS, owner_scope, project_scope
+from backend.repositories.users import User, UserRepository
+from backend.services.projects import (
+    LIMITS,
+    Caps,
+    MessageLimitReached,
+    ProjectLimitReached,
+    append_counted,
+    insert_counted,
+    owner_scope,
+    project_scope,
+)
 from schemas.common import Page
 from schemas.generation_schemas import (
     AgenticCreate,
@@ -112,6 +121,8 @@ def generation_service(resources: "Resources") -> "GenerationService":
         usage=UsageRepository(db),
         projects=ProjectRepository(db),
         messages=MessageRepository(db),
+        users=UserRepository(db),
+        caps=resources.caps,
         cache=resources.cache,
         queue=resources.queue,
         hub=resources.hub,
@@ -137,6 +148,8 @@ class GenerationService:
         usage: UsageRepository,
         projects: ProjectRepository,
         messages: MessageRepository,
+        users: UserRepository,
+        caps: Caps,
         cache: Cache,
         queue: JobQueue,
         hub: EventHub,
@@ -148,6 +161,8 @@ class GenerationService:
         self.usage = usage
         self.projects = projects
         self.messages = messages
+        self.users = users
+        self.caps = caps
         self.cache = cache
         self.queue = queue
         self.hub = hub
@@ -462,9 +477,16 @@ class GenerationService:
         """Write the output to the project (created for fullstack) in the transaction."""
         project_id = job.project_id
         if project_id is None:
-            project = await self.projects.create(
-                job.owner_id, output.project_name or "Generated project", "", [], session=session
-            )
+            owner = await self.users.get(job.owner_id)
+            if owner is None:
+                raise JobFailure("project_missing", "The job's owner no longer exists")
+            try:
+                project = await insert_counted(
+                    self.users, self.projects, owner, self.caps.projects[owner.plan],
+                    output.project_name or "Generated project", "", [], session,
+                )  # fmt: skip
+            except ProjectLimitReached as refused:
+                raise JobFailure(refused.code, refused.detail) from None
             project_id = project.id
         else:
             found = await self.projects.get(job.owner_id, project_id, session=session)
@@ -477,9 +499,24 @@ class GenerationService:
         ):
             raise JobFailure("project_changed", "The project changed while the job was applied")
         await self.jobs.record_applied(job.id, changes, session)
-        for role, text in (("user", output.prompt), ("assistant", output.summary)):
-            if text:
-                await self.messages.create(project_id, role, text, session=session)
+        entries = [
+            (role, text)
+            for role, text in (("user", output.prompt), ("assistant", output.summary))
+            if text
+        ]
+        if entries:
+            try:
+                await append_counted(
+                    self.projects,
+                    self.messages,
+                    job.owner_id,
+                    project_id,
+                    self.caps.messages,
+                    entries,
+                    session,
+                )
+            except MessageLimitReached as refused:
+                raise JobFailure(refused.code, refused.detail) from None  # fmt: skip
         result_files = [
             {"path": c.path, "language": c.language, "action": c.action,
              "size": len((c.after or "").encode())}

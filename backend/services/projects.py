@@ -3,13 +3,17 @@
 import io
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import anyio
 
 from backend.cache import Cache, CacheConfig, cached
-from backend.errors import AppError, NotFound, PayloadTooLarge
+from backend.config import Settings
+from backend.db import Mongo
+from backend.errors import AppError, Conflict, NotFound, PayloadTooLarge
 from backend.repositories.base import utcnow
+from backend.repositories.jobs import Session
 from backend.repositories.messages import Message, MessageRepository
 from backend.repositories.projects import (
     Limits,
@@ -18,6 +22,7 @@ from backend.repositories.projects import (
     ProjectRepository,
     WriteResult,
 )
+from backend.repositories.users import User, UserRepository
 from schemas.common import Page
 from schemas.project_schemas import (
     FileWrite,
@@ -49,6 +54,68 @@ class ProjectTooLarge(PayloadTooLarge):
 
 class TooManyFiles(AppError):
     status, code, title = 422, "too_many_files", "A project holds at most 500 files"
+
+
+class ProjectLimitReached(Conflict):
+    code, title = "project_limit_reached", "Your plan allows no more projects"
+
+
+class MessageLimitReached(Conflict):
+    code, title = "message_limit_reached", "This project's conversation is full"
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """Storage per account: projects by plan (`MAX_PROJECTS_<PLAN>`), messages per project."""
+
+    projects: dict[str, int]
+    messages: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Caps":
+        return cls(
+            projects={plan: getattr(settings, f"max_projects_{plan}") for plan in PLANS},
+            messages=settings.max_messages_per_project,
+        )
+
+
+PLANS = ("free", "pro", "team")
+
+
+async def insert_counted(
+    users: UserRepository,
+    projects: ProjectRepository,
+    owner: User,
+    cap: int,
+    name: str,
+    description: str,
+    files: list[ProjectFile],
+    session: Session,
+) -> Project:
+    """Insert a project if its owner is under the cap (both documents in `session`)."""
+    if not await users.take_project_slot(owner.id, cap, session):
+        raise ProjectLimitReached(f"The {owner.plan} plan allows {cap} projects")
+    return await projects.create(owner.id, name, description, files, session=session)
+
+
+async def append_counted(
+    projects: ProjectRepository,
+    messages: MessageRepository,
+    owner_id: str,
+    project_id: str,
+    cap: int,
+    entries: list[tuple[str, str]],
+    session: Session,
+) -> list[Message]:
+    """Add messages if the conversation stays within the cap; the oldest are never dropped."""
+    taken = await projects.take_message_slots(owner_id, project_id, len(entries), cap, session)
+    if taken is None:
+        raise NotFound("Project not found")
+    if not taken:
+        raise MessageLimitReached(f"A project's conversation holds at most {cap} messages")
+    return [
+        await messages.create(project_id, role, text, session=session) for role, text in entries
+    ]
 
 
 def language_of(path: str) -> str:
@@ -91,10 +158,22 @@ def export_name(name: str) -> str:
 
 
 class ProjectService:
-    def __init__(self, projects: ProjectRepository, messages: MessageRepository, cache: Cache):
+    def __init__(
+        self,
+        *,
+        projects: ProjectRepository,
+        messages: MessageRepository,
+        users: UserRepository,
+        mongo: Mongo,
+        cache: Cache,
+        caps: Caps,
+    ) -> None:
         self.projects = projects
         self.messages = messages
+        self.users = users
+        self.mongo = mongo
         self.cache = cache
+        self.caps = caps
 
     @cached(CacheConfig.PROJECT_LIST, scope=lambda owner_id, **_: owner_scope(owner_id))
     async def list(
@@ -121,14 +200,19 @@ class ProjectService:
             raise NotFound("Project not found")
         return project
 
-    async def create(self, owner_id: str, data: ProjectCreate) -> Project:
+    async def create(self, owner: User, data: ProjectCreate) -> Project:
         files = [_file(file) for file in data.files]
         if len(files) > LIMITS.max_files:
             raise TooManyFiles()
         if sum(file.size for file in files) > LIMITS.max_total_bytes:
             raise ProjectTooLarge()
-        project = await self.projects.create(owner_id, data.name, data.description, files)
-        await self.cache.invalidate(owner_scope(owner_id))
+        cap = self.caps.projects[owner.plan]
+        project = await self.mongo.transaction(
+            lambda session: insert_counted(
+                self.users, self.projects, owner, cap, data.name, data.description, files, session
+            )
+        )
+        await self.cache.invalidate(owner_scope(owner.id))
         return project
 
     async def update(self, owner_id: str, project_id: str, data: ProjectUpdate) -> Project:
@@ -143,8 +227,12 @@ class ProjectService:
         return project
 
     async def delete(self, owner_id: str, project_id: str) -> None:
-        if not await self.projects.delete(owner_id, project_id):
-            raise NotFound("Project not found")
+        async def remove(session: Session) -> None:
+            if not await self.projects.delete(owner_id, project_id, session):
+                raise NotFound("Project not found")
+            await self.users.free_project_slot(owner_id, session)
+
+        await self.mongo.transaction(remove)
         await self.messages.delete_for_project(project_id)
         await self._changed(owner_id, project_id)
 
@@ -174,8 +262,14 @@ class ProjectService:
         return Page[Message].of(items, page=page, limit=limit, total=total)
 
     async def add_message(self, owner_id: str, project_id: str, data: MessageCreate) -> Message:
-        await self._require(owner_id, project_id)
-        return await self.messages.create(project_id, data.role, data.content)
+        """Append to the conversation, within `MAX_MESSAGES_PER_PROJECT`."""
+        added = await self.mongo.transaction(
+            lambda session: append_counted(
+                self.projects, self.messages, owner_id, project_id, self.caps.messages,
+                [(data.role, data.content)], session,
+            )
+        )  # fmt: skip
+        return added[0]
 
     async def export_zip(self, owner_id: str, project_id: str) -> tuple[str, bytes]:
         """(file name, zip bytes); compression runs in a worker thread."""

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from backend.cache import Cache, CacheConfig, cached
+from backend.cache import Cache, CacheConfig, MemoryCacheBackend, cached
 from backend.config import Settings
 from backend.metrics import Metrics
 from backend.redis_client import create_redis
@@ -239,3 +239,71 @@ async def test_a_ttl_of_zero_turns_the_cache_off(make_settings: Callable[..., Se
         if redis is not None:
             await redis.aclose()
     assert items.reads == 2
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_in_process_cache_is_bounded_in_bytes() -> None:
+    backend = MemoryCacheBackend(max_bytes=100_000, clock=Clock())
+    for n in range(50):
+        version, _ = await backend.lookup("project:a", f"stem{n}")
+        await backend.store("project:a", f"stem{n}", version, b"x" * 10_000, 60)
+        assert backend.size <= 100_000
+    # The newest entries are kept, the oldest went.
+    version, newest = await backend.lookup("project:a", "stem49")
+    _, oldest = await backend.lookup("project:a", "stem0")
+    assert newest == b"x" * 10_000 and oldest is None
+
+
+async def test_expired_entries_are_swept_without_being_read() -> None:
+    clock = Clock()
+    backend = MemoryCacheBackend(max_bytes=10_000_000, clock=clock)
+    for n in range(20):
+        version, _ = await backend.lookup(f"project:{n}", "stem")
+        await backend.store(f"project:{n}", "stem", version, b"y" * 100_000, 5)
+    assert backend.size > 2_000_000
+    clock.now += 6
+    await backend.lookup("project:other", "stem")  # any use of the cache sweeps
+    assert backend.size == 0
+
+
+async def test_a_value_over_the_size_bound_is_served_but_never_stored(
+    items: Items, make_settings: Callable[..., Settings]
+) -> None:
+    big = Cache(make_settings(cache_max_value_bytes=1024), Metrics(), None)
+    big.backend = items.cache.backend  # the backend under test: Redis or in-process
+
+    class Big(BaseModel):
+        text: str
+
+    reads = 0
+
+    class Source:
+        cache = big
+
+        @cached(CacheConfig.PROJECT, scope=lambda name: f"project:{name}")
+        async def get(self, name: str) -> Big:
+            nonlocal reads
+            reads += 1
+            return Big(text="z" * 5000)
+
+    source = Source()
+    assert (await source.get("huge")).text == "z" * 5000
+    assert (await source.get("huge")).text == "z" * 5000
+    assert reads == 2
+    assert _oversized(big) == 2
+
+
+def _oversized(cache: Cache) -> float:
+    return sum(
+        sample.value
+        for metric in cache.metrics.cache_oversized.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
