@@ -158,6 +158,8 @@ def run(host: str, port: int, data_dir: Path, db_port: int) -> int:
     """Start the database (unless MONGODB_URL is set), then serve the API until stopped."""
     import uvicorn
 
+    from backend.http_protocol import SERVER_OPTIONS
+
     # Until uvicorn installs its own handlers, SIGTERM unwinds through the `finally`s.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
@@ -177,7 +179,7 @@ def run(host: str, port: int, data_dir: Path, db_port: int) -> int:
                 host=host,
                 port=port,
                 access_log=False,
-                proxy_headers=False,
+                **SERVER_OPTIONS,  # type: ignore[arg-type]
             )
     except DevError as exc:
         print(f"make run: {exc}", file=sys.stderr)

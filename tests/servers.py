@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from backend.dev import local_url, start_secantusd, stop, wait_for_mongodb
+from backend.http_protocol import SERVER_OPTIONS
 
 
 def free_port() -> int:
@@ -116,7 +117,12 @@ class ThreadedServer:
         self.port = free_port()
         self._server = uvicorn.Server(
             uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", interface="asgi3"
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                interface="asgi3",
+                **SERVER_OPTIONS,  # type: ignore[arg-type]
             )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)

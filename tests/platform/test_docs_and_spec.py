@@ -1,5 +1,7 @@
 """Offline docs, the committed OpenAPI document, and the compose file."""
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import yaml
 from fastapi import FastAPI
 
 from backend.config import Settings
+from backend.http_protocol import SERVER_OPTIONS
 from backend.openapi_export import openapi_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +34,25 @@ async def test_redoc_loads_only_local_assets(client: httpx.AsyncClient) -> None:
     scripts = re.findall(r"""<script src=['"]([^'"]+)['"]""", page)
     assert scripts == ["/docs-assets/redoc.standalone.js"]
     assert (await client.get(scripts[0])).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/docs/oauth2-redirect"])
+async def test_docs_pages_run_only_their_own_scripts(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    sources = policy["script-src"].split()
+    assert sources[0] == "'self'" and "'unsafe-inline'" not in sources
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in inline
+    }
+    assert set(sources[1:]) == hashes  # each inline script allowed by its hash, nothing else
+    assert all(url.startswith("/") for url in re.findall(r'<script src="([^"]+)"', response.text))
 
 
 async def test_openapi_is_3_1(client: httpx.AsyncClient) -> None:
@@ -64,6 +86,7 @@ def test_compose_runs_api_after_healthy_mongo_and_redis() -> None:
     command = services["api"]["command"]
     assert command[command.index("--workers") + 1] == "2"
     assert "--no-proxy-headers" in command  # TRUSTED_PROXIES alone decides
+    assert command[command.index("--http") + 1] == SERVER_OPTIONS["http"]  # header bounds
     env = services["api"]["environment"]
     for name in ("ENVIRONMENT", "MONGODB_URL", "REDIS_URL", "JWT_SECRET", "FRONTEND_ORIGINS"):
         assert name in env, name
