@@ -129,3 +129,7 @@ def problem_response(error: AppError, request_id: str | None) -> Response:
         headers=error.headers,
         media_type=PROBLEM_MEDIA_TYPE,
     )
+
+
+class IdempotencyKeyReused(AppError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency-Key used with another body"

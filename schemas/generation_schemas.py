@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from schemas.common import ResourceId, Strict
-from schemas.project_schemas import ProjectName
+from schemas.project_schemas import WINDOWS_RESERVED, ProjectName
 
 JobKind = Literal["agentic", "fullstack"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
@@ -82,6 +82,8 @@ class DataModel(Strict):
         _not_reserved(name)
         if name in GENERATED_MODELS:
             raise ValueError(f"{name!r} is defined by the generated code; choose another name")
+        if name.upper() in WINDOWS_RESERVED:  # it names generated files
+            raise ValueError(f"{name!r} cannot be a file name on Windows; choose another name")
         return name
 
     @field_validator("fields")

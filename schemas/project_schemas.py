@@ -13,6 +13,9 @@ _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 MAX_PATH_LENGTH = 255
 MAX_PATH_SEGMENTS = 10
 MAX_FILES_ON_CREATE = 500
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{p}{n}" for p in ("COM", "LPT") for n in range(10)
+}
 
 
 def _file_path(value: str) -> str:
@@ -29,6 +32,11 @@ def _file_path(value: str) -> str:
             raise ValueError("path segments cannot be empty, '.' or '..'")
         if not _SEGMENT.fullmatch(segment):
             raise ValueError("path segments may hold only letters, digits, '.', '_' and '-'")
+        # Unpacked from an export, `.git/hooks/…` would run on the user's next git command.
+        if segment.lower() == ".git":
+            raise ValueError("path cannot enter a .git directory")
+        if segment.split(".", 1)[0].upper() in WINDOWS_RESERVED or segment.endswith("."):
+            raise ValueError(f"{segment!r} cannot be a file name on Windows")
     return value
 
 
@@ -45,7 +53,8 @@ FilePath = Annotated[
         min_length=1,
         max_length=MAX_PATH_LENGTH,
         description="Relative POSIX path: up to 10 segments of letters, digits, '.', '_' and "
-        "'-'; no leading '/', no '.' or '..' segments",
+        "'-'; no leading '/', no '.' or '..' segments, no '.git' directory, no name Windows "
+        "reserves (CON, NUL, COM1, … with any extension) and none ending in '.'",
         json_schema_extra={"pattern": r"^(?!/)[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,9}$"},
     ),
     AfterValidator(_file_path),

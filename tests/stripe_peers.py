@@ -27,6 +27,10 @@ SECRET_KEY = "sk_test_devora"
 WEBHOOK_SECRET = "whsec_devora_test_secret"
 PRICE_PRO = "price_pro_test"
 PRICE_TEAM = "price_team_test"
+REUSED_KEY = (
+    "Keys for idempotent requests can only be used with the same parameters they were first "
+    "used with."
+)
 
 
 class LocalStripe:
@@ -106,7 +110,8 @@ class FakeStripe:
     port: int = 0
     seen: list[Seen] = field(default_factory=list)
     faults: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
-    _idempotent: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    # Idempotency-Key → (the first request's form, its answer)
+    _idempotent: dict[str, tuple[dict[str, str], tuple[int, bytes]]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -202,12 +207,33 @@ class FakeStripe:
     ) -> tuple[int, bytes]:
         if method == "POST" and path in ("/v1/checkout/sessions", "/v1/billing_portal/sessions"):
             if key and f"{path}|{key}" in self._idempotent:
-                return self._idempotent[f"{path}|{key}"]
+                first_form, answer = self._idempotent[f"{path}|{key}"]
+                if first_form != form:
+                    return _stripe_error(400, "idempotency_error", None, None, REUSED_KEY)
+                return answer
+            if not await self._exists(f"/v1/customers/{form.get('customer')}", headers):
+                return _stripe_error(400, "invalid_request_error", "resource_missing",
+                                     "customer", "No such customer")  # fmt: skip
             made = self._checkout(form) if "checkout" in path else self._portal(form)
             answer = (200, json.dumps(made).encode())
             if key:
-                self._idempotent[f"{path}|{key}"] = answer
+                self._idempotent[f"{path}|{key}"] = (form, answer)
             return answer
+        cursor = parse_qs(query.decode()).get("starting_after")
+        # localstripe pages from anywhere; Stripe refuses an id it does not know.
+        if (
+            method == "GET"
+            and path == "/v1/invoices"
+            and cursor
+            and not await self._exists(f"/v1/invoices/{cursor[0]}", headers)
+        ):
+            return _stripe_error(
+                400,
+                "invalid_request_error",
+                "resource_missing",
+                "starting_after",
+                "No such invoice",
+            )
         async with httpx.AsyncClient(base_url=self.upstream, timeout=10) as client:
             response = await client.request(
                 method,
@@ -218,6 +244,11 @@ class FakeStripe:
                 },
             )
         return response.status_code, response.content
+
+    async def _exists(self, path: str, headers: dict[str, str]) -> bool:
+        async with httpx.AsyncClient(base_url=self.upstream, timeout=10) as client:
+            found = await client.get(path, headers={"authorization": headers["authorization"]})
+        return found.status_code == 200 and not found.json().get("deleted")
 
     @staticmethod
     def _checkout(form: dict[str, str]) -> dict[str, Any]:
@@ -250,6 +281,14 @@ class FakeStripe:
             "created": int(time.time()),
             "livemode": False,
         }
+
+
+def _stripe_error(
+    status: int, kind: str, code: str | None, param: str | None, message: str
+) -> tuple[int, bytes]:
+    """An error as Stripe's API shapes it."""
+    error = {"type": kind, "code": code, "param": param, "message": message}
+    return status, json.dumps({"error": {k: v for k, v in error.items() if v}}).encode()
 
 
 def sign(payload: bytes, timestamp: int | None = None, secret: str = WEBHOOK_SECRET) -> str:

@@ -7,10 +7,12 @@ from fastapi import APIRouter, Header, Query, Request
 from api_v2.deps import BillingServiceDep, CurrentUser, WebhookInboxDep
 from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, rate_limit
 from api_v2.routing import DocumentedRoute, problems
-from backend.errors import Unauthorized
+from backend.errors import IdempotencyKeyReused, Unauthorized
 from backend.integrations.stripe_gateway import (
+    InvalidCursor,
     InvalidPayload,
     InvalidSignature,
+    PaymentProviderError,
     PaymentProviderUnavailable,
 )
 from backend.middleware import request_id_of
@@ -60,7 +62,12 @@ async def get_subscription(user: CurrentUser) -> SubscriptionRead:
     status_code=201,
     response_model=CheckoutSession,
     responses=problems(
-        Unauthorized, InvalidRedirectUri, AlreadySubscribed, PaymentProviderUnavailable
+        Unauthorized,
+        InvalidRedirectUri,
+        AlreadySubscribed,
+        IdempotencyKeyReused,
+        PaymentProviderError,
+        PaymentProviderUnavailable,
     ),
     dependencies=[DEFAULT_LIMIT],
 )
@@ -80,7 +87,11 @@ async def create_checkout(
     status_code=201,
     response_model=PortalSession,
     responses=problems(
-        Unauthorized, InvalidRedirectUri, NoBillingAccount, PaymentProviderUnavailable
+        Unauthorized,
+        InvalidRedirectUri,
+        NoBillingAccount,
+        PaymentProviderError,
+        PaymentProviderUnavailable,
     ),
     dependencies=[DEFAULT_LIMIT],
 )
@@ -94,7 +105,9 @@ async def create_portal(
 @router.post(
     "/subscription/cancel",
     response_model=SubscriptionRead,
-    responses=problems(Unauthorized, NoSubscription, PaymentProviderUnavailable),
+    responses=problems(
+        Unauthorized, NoSubscription, PaymentProviderError, PaymentProviderUnavailable
+    ),
     dependencies=[DEFAULT_LIMIT],
 )
 async def cancel_subscription(user: CurrentUser, billing: BillingServiceDep) -> SubscriptionRead:
@@ -105,7 +118,9 @@ async def cancel_subscription(user: CurrentUser, billing: BillingServiceDep) -> 
 @router.post(
     "/subscription/resume",
     response_model=SubscriptionRead,
-    responses=problems(Unauthorized, NoSubscription, PaymentProviderUnavailable),
+    responses=problems(
+        Unauthorized, NoSubscription, PaymentProviderError, PaymentProviderUnavailable
+    ),
     dependencies=[DEFAULT_LIMIT],
 )
 async def resume_subscription(user: CurrentUser, billing: BillingServiceDep) -> SubscriptionRead:
@@ -116,7 +131,9 @@ async def resume_subscription(user: CurrentUser, billing: BillingServiceDep) -> 
 @router.get(
     "/invoices",
     response_model=InvoicePage,
-    responses=problems(Unauthorized, PaymentProviderUnavailable),
+    responses=problems(
+        Unauthorized, InvalidCursor, PaymentProviderError, PaymentProviderUnavailable
+    ),
     dependencies=[DEFAULT_LIMIT],
 )
 async def list_invoices(

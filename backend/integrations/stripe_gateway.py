@@ -19,7 +19,7 @@ from stripe import RequestOptions
 from stripe.params import InvoiceListParams
 
 from backend.config import Settings
-from backend.errors import AppError, BadRequest
+from backend.errors import AppError, BadRequest, IdempotencyKeyReused
 
 log = structlog.get_logger("devora.stripe")
 
@@ -28,6 +28,14 @@ T = TypeVar("T")
 
 class PaymentProviderUnavailable(AppError):
     status, code, title = 503, "payment_provider_unavailable", "The payment provider is unavailable"
+
+
+class PaymentProviderError(AppError):
+    status, code, title = 502, "payment_provider_error", "The payment provider refused the request"
+
+
+class InvalidCursor(BadRequest):
+    code, title = "invalid_cursor", "starting_after names no invoice of yours"
 
 
 class InvalidSignature(BadRequest):
@@ -77,7 +85,33 @@ class StripeGateway:
             except (stripe.APIConnectionError, stripe.APIError) as exc:
                 log.warning("stripe_unavailable", error=type(exc).__name__)
                 raise PaymentProviderUnavailable() from exc
+            except stripe.IdempotencyError as exc:
+                # Our keys carry the operation, so only a client's key sent again with
+                # other parameters gets here.
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used with a different body"
+                ) from exc
+            except stripe.InvalidRequestError as exc:
+                if exc.param == "starting_after":
+                    raise InvalidCursor() from exc
+                raise self._refused(exc) from exc
+            except stripe.StripeError as exc:  # authentication, permission: our configuration
+                raise self._refused(exc) from exc
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _refused(exc: stripe.StripeError) -> PaymentProviderError:
+        """Stripe said no to a request built from our own data (a customer deleted at Stripe,
+        a wrong price or key): the client can do nothing about it, we must look."""
+        log.error(
+            "stripe_refused",
+            error=type(exc).__name__,
+            status=exc.http_status,
+            code=exc.code,
+            message=exc.user_message,
+            request_id=exc.request_id,
+        )
+        return PaymentProviderError()
 
     async def create_customer(self, user_id: str, email: str) -> str:
         """One customer per user, however often this is retried."""
@@ -137,13 +171,17 @@ class StripeGateway:
         self, fetch: Callable[[RequestOptions], Awaitable[Any]]
     ) -> dict[str, Any] | None:
         """One object as Stripe has it now; None when Stripe does not know its id."""
-        try:
-            found = await self._call(fetch, None)
-        except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
-                return None
-            raise
-        return _plain(found)
+
+        async def fetch_or_none(options: RequestOptions) -> Any:
+            try:
+                return await fetch(options)
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status == 404:
+                    return None
+                raise
+
+        found = await self._call(fetch_or_none, None)
+        return None if found is None else _plain(found)
 
     async def retrieve_customer(self, customer_id: str) -> dict[str, Any] | None:
         return await self._retrieve(

@@ -211,3 +211,40 @@ async def test_without_stripe_writes_are_503_and_plans_work(
             503,
             "payment_provider_unavailable",
         )
+
+
+async def test_an_idempotency_key_sent_again_with_another_body_is_422(
+    client: httpx.AsyncClient, fake_stripe: FakeStripe
+) -> None:
+    _, headers = await signed_up(client)
+    assert (await checkout(client, headers, key="click-1")).status_code == 201
+    response = await client.post(
+        CHECKOUT,
+        json={"plan": "pro", "success_url": f"{BACK}/other", "cancel_url": f"{BACK}/cancel"},
+        headers={**headers, "Idempotency-Key": "click-1"},
+    )
+    assert_problem(response, 422, "idempotency_key_reused")
+
+
+async def test_an_unknown_invoice_cursor_is_400(
+    client: httpx.AsyncClient, localstripe: LocalStripe
+) -> None:
+    headers, _, _ = await subscribed(client, localstripe)
+    response = await client.get(
+        "/api/v2/billing/invoices", params={"starting_after": "in_unknown"}, headers=headers
+    )
+    assert_problem(response, 400, "invalid_cursor")
+
+
+async def test_a_customer_deleted_at_stripe_is_502_not_500(
+    client: httpx.AsyncClient, localstripe: LocalStripe
+) -> None:
+    _, headers = await signed_up(client)
+    customer = await customer_id(client, headers, localstripe)
+    with localstripe.client() as stripe:
+        stripe.delete(f"/v1/customers/{customer}").raise_for_status()
+    portal = await client.post("/api/v2/billing/portal", json={"return_url": BACK}, headers=headers)
+    assert_problem(portal, 502, "payment_provider_error")
+    invoices = await client.get("/api/v2/billing/invoices", headers=headers)
+    assert_problem(invoices, 502, "payment_provider_error")
+    assert_problem(await checkout(client, headers), 502, "payment_provider_error")

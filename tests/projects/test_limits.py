@@ -37,6 +37,13 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> None:
         "/".join(["d"] * 11),
         "",
         "a;rm -rf",
+        ".git/hooks/post-checkout",
+        "src/.GIT/config",
+        "CON",
+        "docs/nul.txt",
+        "com1.py",
+        "Lpt9",
+        "readme.",
     ],
 )
 async def test_bad_file_paths_are_422(
@@ -54,7 +61,18 @@ async def test_bad_file_paths_are_422(
 
 
 @pytest.mark.parametrize(
-    "path", ["a.py", "src/components/App.tsx", ".env.example", "a-b_c.d", "/".join(["d"] * 10)]
+    "path",
+    [
+        "a.py",
+        "src/components/App.tsx",
+        ".env.example",
+        "a-b_c.d",
+        "/".join(["d"] * 10),
+        ".gitignore",
+        ".github/workflows/ci.yml",
+        "console.py",
+        "com10.txt",
+    ],
 )
 async def test_good_file_paths_are_accepted(
     client: httpx.AsyncClient, alice: dict[str, str], path: str
