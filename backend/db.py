@@ -26,6 +26,25 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+async def despite_cancel(work: Awaitable[T]) -> T:
+    """Await `work` to its end even when the caller is canceled (then re-raise the cancel).
+    For short units that must not stop half-way: a transaction, a write and its cache
+    invalidation. Each database call inside has its own timeout, so the wait is bounded."""
+    task = asyncio.ensure_future(work)
+    canceled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            canceled = True
+            continue
+        if canceled:
+            raise asyncio.CancelledError()
+        return result
+
+
 class Mongo:
     """Owns the client, the database handle and the state of index creation."""
 
@@ -72,9 +91,15 @@ class Mongo:
 
     async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
         """Run `work` in a multi-document transaction, retried on transient errors (write
-        conflicts included) by PyMongo's `with_transaction`."""
-        async with self.client.start_session() as session:
-            return await session.with_transaction(work)
+        conflicts included) by PyMongo's `with_transaction`. A cancellation waits for it to
+        commit or abort: cut off mid-way, the transaction would stay open on the server and
+        hold its documents against every other writer until the server's lifetime limit."""
+
+        async def run() -> T:
+            async with self.client.start_session() as session:
+                return await session.with_transaction(work)
+
+        return await despite_cancel(run())
 
     async def close(self) -> None:
         await self.client.close()

@@ -84,10 +84,10 @@ class EventHub:
             self._task = asyncio.create_task(self._watch(), name="job-events-watch")
 
     async def close(self) -> None:
+        """Bounded: closing the client afterwards ends any read still in flight."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=5)
 
     def _broadcast_resync(self) -> None:
         for followers in self._subscribers.values():
@@ -98,15 +98,27 @@ class EventHub:
         resume: Any = None
         delay = 0.5
         pipeline = [{"$match": {"operationType": "insert"}}]
+        current = asyncio.current_task()
         while True:
             try:
-                async with await self.collection.watch(pipeline, resume_after=resume) as stream:
+                async with await self.collection.watch(
+                    pipeline, resume_after=resume, max_await_time_ms=1000
+                ) as stream:
                     self._open.set()
                     delay = 0.5
-                    async for change in stream:
-                        resume = stream.resume_token
-                        self._deliver(change["fullDocument"])
+                    while stream.alive:  # ends when invalidated: a new stream is opened
+                        change = await stream.try_next()
+                        # PyMongo can swallow a cancel landing mid-read and resume the stream
+                        # (its cleanup makes a new request): `async for` would then go on
+                        # forever, and the shutdown waiting on it. So ask every second.
+                        if current is not None and current.cancelling():
+                            raise asyncio.CancelledError()
+                        if change is not None:
+                            resume = stream.resume_token
+                            self._deliver(change["fullDocument"])
             except PyMongoError as exc:
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError() from exc
                 log.warning("job_events_stream_broken", error=str(exc), retry_in_s=delay)
                 self._open.clear()
                 self._broadcast_resync()

@@ -159,7 +159,9 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*self.putting_back, return_exceptions=True)
+        for failed in await asyncio.gather(*self.putting_back, return_exceptions=True):
+            if isinstance(failed, BaseException):  # still running in MongoDB: the reaper
+                log.error("job_requeue_failed", error=repr(failed))  # retries it
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 

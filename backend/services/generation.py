@@ -17,8 +17,15 @@ import structlog
 
 from backend.cache import Cache
 from backend.config import Settings
-from backend.db import Mongo
-from backend.errors import AppError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from backend.db import Mongo, despite_cancel
+from backend.errors import (
+    AppError,
+    Conflict,
+    IdempotencyKeyReused,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from backend.generation.events import EventHub
 from backend.generation.files import apply_changes, change_views
 from backend.generation.outcome import JobFailure, Output
@@ -57,16 +64,16 @@ if TYPE_CHECKING:
 log = structlog.get_logger("devora.generation")
 
 
+class _NotRunning(Exception):
+    """The job left the state it was to end from (canceled, requeued, reaped) meanwhile."""
+
+
 class QuotaExceeded(AppError):
     status, code, title = 402, "quota_exceeded", "This month's generation quota is used up"
 
 
 class TooManyActiveJobs(AppError):
     status, code, title = 409, "too_many_active_jobs", "Too many jobs are queued or running"
-
-
-class IdempotencyKeyReused(AppError):
-    status, code, title = 422, "idempotency_key_reused", "Idempotency-Key used with another body"
 
 
 class KeyInUse(Conflict):
@@ -435,13 +442,19 @@ class GenerationService:
         if error is not None:
             fields["error"] = {"code": error[0], "message": error[1]}
 
-        async def finish(session: Session) -> bool:
-            if output is not None:
-                fields.update(await self._apply(job, output, session))
-                fields["progress"] = 100
+        applied: dict[str, Any] = {}
+
+        async def finish(session: Session) -> None:
+            # The job first: from here on it is this transaction's, so a heartbeat or the
+            # reaper waits for the commit instead of turning it into a write conflict (which
+            # retried a seconds-long commit of many files until it gave up).
             seq = await self.jobs.finish(job, fields, from_status=from_status, session=session)
             if seq is None:
-                return False
+                raise _NotRunning()  # aborts: no project written for a job that did not end
+            applied.clear()
+            if output is not None:
+                applied.update(await self._apply(job, output, session), progress=100)
+                await self.jobs.set_fields(job, applied, {}, session=session)
             await self.usage.release(
                 job.owner_id, job.period, refund=status != "succeeded",
                 tokens=(job.usage.prompt_tokens, job.usage.completion_tokens), session=session,
@@ -450,21 +463,25 @@ class GenerationService:
             assert final is not None
             kind, data = _terminal_event(final)
             await self.jobs.append_event(job.id, seq, kind, data, session=session)
-            return True
+
+        async def finish_and_invalidate() -> None:
+            await self.mongo.transaction(finish)
+            if "project_id" in applied:
+                await self.cache.invalidate(
+                    owner_scope(job.owner_id), project_scope(applied["project_id"])
+                )
 
         try:
-            ended = await self.mongo.transaction(finish)
+            # A worker shutting down mid-commit still commits and invalidates.
+            await despite_cancel(finish_and_invalidate())
+        except _NotRunning:
+            return False
         except JobFailure as failure:
             # The output broke a project rule: the job fails instead, the project untouched.
             return await self.end(job, "failed", from_status=from_status,
                                   error=(failure.code, failure.message))  # fmt: skip
-        if ended:
-            self._count_end(job, status)
-            if "project_id" in fields:
-                await self.cache.invalidate(
-                    owner_scope(job.owner_id), project_scope(fields["project_id"])
-                )
-        return ended
+        self._count_end(job, status)
+        return True
 
     def _count_end(self, job: Job, status: str) -> None:
         self.metrics.jobs.labels(job.kind, status).inc()

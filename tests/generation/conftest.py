@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -129,13 +130,14 @@ class Worker:
     def __init__(self, settings: Settings, **env: str) -> None:
         url = settings.mongodb_url.get_secret_value()  # type: ignore[union-attr]
         redis = settings.redis_url.get_secret_value()  # type: ignore[union-attr]
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the fixture
         self.process = subprocess.Popen(
             [sys.executable, "-m", "backend", "worker", "--concurrency", "4"],
             cwd=ROOT,
             env={**os.environ, "MONGODB_URL": url, "MONGODB_DB": settings.mongodb_db,
                  "REDIS_URL": redis, "LOG_LEVEL": "warning", "JOB_HEARTBEAT_S": "0.2",
                  "JOB_STALE_AFTER_S": "1.5", "JOB_REAPER_INTERVAL_S": "0.3", **env},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def kill(self) -> None:
@@ -143,10 +145,15 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> str:
-        """SIGTERM and wait; what it logged to stderr."""
+        """SIGTERM and wait; what it logged (to a file: a pipe nobody reads fills and
+        blocks the worker)."""
         self.process.terminate()
-        _, err = self.process.communicate(timeout=60)
-        return err
+        self.process.wait(60)
+        return self.said()
+
+    def said(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
 
 @pytest.fixture
@@ -160,6 +167,14 @@ def workers() -> Iterator[Callable[..., Worker]]:
         return worker
 
     yield start
+    # Stopped the way production stops them: a worker killed mid-commit would leave its
+    # transaction open on the server, holding the database the teardown then drops.
     for worker in started:
         if worker.process.poll() is None:
+            worker.process.terminate()
+    for worker in started:
+        try:
+            worker.process.wait(30)
+        except subprocess.TimeoutExpired:
             worker.kill()
+        worker.log.close()

@@ -138,6 +138,59 @@ async def test_output_that_breaks_a_cap_fails_the_job_and_leaves_the_project(
     assert after["updated_at"] == project["updated_at"]
 
 
+async def claimed_fullstack_job(app: FastAPI, email: str) -> Any:
+    service = generation_service(app.state.resources)
+    owner = await app.state.resources.mongo.db["users"].find_one({"email": email})
+    job = await service.jobs.create(
+        owner_id=str(owner["_id"]), kind="fullstack", project_id=None, model=None,
+        request={}, period="2026-11",
+    )  # fmt: skip
+    await service.usage.start_period(job.owner_id, "2026-11")
+    claimed = await service.jobs.claim(job.owner_id, job.id, "test-runner")
+    assert claimed is not None
+    return service, claimed
+
+
+OUTPUT = Output(files={"app.py": "print('hi')\n"}, summary="s", project_name="Made")
+
+
+async def test_a_job_that_stopped_running_meanwhile_writes_no_project(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The reaper put the job back while its runner was finishing: nothing is written."""
+    user, headers = await signed_up(client)
+    service, job = await claimed_fullstack_job(app, user["email"])
+    assert await service.jobs.requeue(job, "retrying")
+    assert not await service.end(job, "succeeded", output=OUTPUT)
+    projects = (await client.get("/api/v2/projects", headers=headers)).json()
+    assert projects["meta"]["total"] == 0
+    owner = await app.state.resources.mongo.db["users"].find_one({"email": user["email"]})
+    assert owner.get("project_count", 0) == 0
+
+
+async def test_a_cancel_mid_commit_still_commits_and_invalidates(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A worker shutting down while a job commits: the commit is not cut half-way (which
+    would leave the transaction open on the server, blocking the next runner's writes)."""
+    user, headers = await signed_up(client)
+    before = (await client.get("/api/v2/projects", headers=headers)).json()  # now cached
+    assert before["meta"]["total"] == 0
+    service, job = await claimed_fullstack_job(app, user["email"])
+    ending = asyncio.create_task(service.end(job, "succeeded", output=OUTPUT))
+    await asyncio.sleep(0.005)
+    ending.cancel()
+    try:
+        await ending
+        raise AssertionError("the cancel was swallowed")
+    except asyncio.CancelledError:
+        pass
+    ended = await service.jobs.get(job.owner_id, job.id)
+    assert ended is not None and ended.status == "succeeded"
+    projects = (await client.get("/api/v2/projects", headers=headers)).json()
+    assert [p["name"] for p in projects["data"]] == ["Made"]
+
+
 def test_apply_rules_match_the_files_api() -> None:
     from backend.generation.files import apply_changes
     from backend.generation.outcome import JobFailure
