@@ -4,15 +4,16 @@ Every provider is `async def`, even without an await: FastAPI runs a plain `def`
 in a worker thread, and a thread hop per dependency per request cost most of our throughput.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
-from backend.errors import Forbidden, Unauthorized
+from backend.errors import AppError, Forbidden, InvalidAccessToken, ServiceUnavailable, Unauthorized
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import (
@@ -111,7 +112,7 @@ async def access_claims(
     try:
         return resources.signer.verify(token)
     except InvalidToken:
-        raise Unauthorized("Invalid or expired access token", code="invalid_token") from None
+        raise InvalidAccessToken() from None
 
 
 async def current_user(
@@ -120,7 +121,7 @@ async def current_user(
     """The signed-in user, refused once disabled or after a password change."""
     user = await users.get(claims.user_id)
     if user is None or claims.version != user.token_version:
-        raise Unauthorized("Invalid or expired access token", code="invalid_token")
+        raise InvalidAccessToken()
     if not user.is_active:
         raise AccountDisabled()
     return user
@@ -224,3 +225,27 @@ async def webhook_inbox(resources: ResourcesDep) -> WebhookInbox:
 
 
 WebhookInboxDep = Annotated[WebhookInbox, Depends(webhook_inbox)]
+
+
+# What a provider may refuse with: a route that depends on it (at any depth) documents these
+# problems in OpenAPI (`api_v2.routing.DocumentedRoute`). Every provider that reaches MongoDB
+# may answer 503 while the database is unreachable.
+IMPLIED_PROBLEMS: dict[Callable[..., Any], tuple[type[AppError], ...]] = {
+    access_claims: (Unauthorized, InvalidAccessToken),
+    current_user: (InvalidAccessToken, AccountDisabled),
+    admin_user: (Forbidden,),
+    **{
+        provider: (ServiceUnavailable,)
+        for provider in (
+            user_service,
+            auth_service,
+            oauth_service,
+            project_service,
+            get_generation_service,
+            admin_service,
+            billing_service,
+            webhook_inbox,
+        )
+    },
+    webhook_inbox: (PaymentProviderUnavailable, ServiceUnavailable),
+}

@@ -1,12 +1,17 @@
 """Route conventions: docstring summaries, `verb_noun` operation ids, documented problems."""
 
+import copy
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
 
+from api_v2.deps import IMPLIED_PROBLEMS
 from api_v2.rate_limits import RateLimit
-from backend.errors import PROBLEM_MEDIA_TYPE, AppError
+from backend.errors import PROBLEM_MEDIA_TYPE, AppError, PayloadTooLarge, ValidationFailed
 from schemas.common import Problem, ValidationProblem, problem_example
 
 Responses = dict[int | str, dict[str, Any]]
@@ -14,18 +19,30 @@ Responses = dict[int | str, dict[str, Any]]
 
 def problems(*errors: type[AppError]) -> Responses:
     """Document the given problems for one route, so they reach OpenAPI and the TS types."""
-    by_status: dict[int, list[type[AppError]]] = {}
-    for error in errors:
-        by_status.setdefault(error.status, []).append(error)
     responses: Responses = {}
-    for status, same in sorted(by_status.items()):
-        codes = ", ".join(f"`{error.code}`" for error in same)
-        responses[status] = {
-            "model": Problem,
-            "description": f"{same[0].title} ({codes})",
-            "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example(same[0].code, status)}},
-        }
+    for error in sorted(errors, key=lambda e: e.status):
+        _add_problem(responses, error)
     return responses
+
+
+def _add_problem(responses: Responses, error: type[AppError]) -> None:
+    """One entry per status; every code that status may carry is named in its description
+    and in `x-problem-codes` (which `api_v2.spec` turns into an enum on `code`)."""
+    entry = responses.get(error.status)
+    if entry is None:
+        entry = responses[error.status] = {
+            "model": Problem,
+            "description": f"{error.title} (`{error.code}`)",
+            "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example(error.code, error.status)}},
+            "x-problem-codes": [error.code],
+        }
+        if error.status == 401:
+            entry["headers"] = {
+                "WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}
+            }
+    elif error.code not in entry.setdefault("x-problem-codes", []):
+        entry["x-problem-codes"].append(error.code)
+        entry["description"] = entry["description"].removesuffix(")") + f", `{error.code}`)"
 
 
 VALIDATION_RESPONSE: Responses = {
@@ -33,6 +50,7 @@ VALIDATION_RESPONSE: Responses = {
         "model": ValidationProblem,
         "description": "Request validation failed (`validation_error`)",
         "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example("validation_error", 422)}},
+        "x-problem-codes": ["validation_error"],
     }
 }
 
@@ -55,12 +73,15 @@ RATE_LIMITED_RESPONSE: Responses = {
             },
         },
         "content": {PROBLEM_MEDIA_TYPE: {"example": problem_example("rate_limited", 429)}},
+        "x-problem-codes": ["rate_limited"],
     }
 }
 
 
 class DocumentedRoute(APIRoute):
-    """Summary from the docstring's first line; our 422 problem instead of FastAPI's shape."""
+    """Summary from the docstring's first line, the rest as its description; and every
+    problem the route can answer with, including those its dependencies imply
+    (`api_v2.deps.IMPLIED_PROBLEMS`), a body limit, validation and rate limits."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         lines = (endpoint.__doc__ or "").strip().splitlines()
@@ -69,19 +90,38 @@ class DocumentedRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         if lines and not kwargs.get("description"):
             # FastAPI would repeat the whole docstring; the summary already says line one.
-            self.description = "\n".join(lines[1:]).strip()
-        if (self.body_field or self.dependant.query_params or self.dependant.path_params) and (
-            422 not in self.responses
-        ):
-            self.responses = {**self.responses, **VALIDATION_RESPONSE}
-        limits = [
-            dep.call for dep in self.dependant.dependencies if isinstance(dep.call, RateLimit)
-        ]
+            self.description = textwrap.dedent("\n".join(lines[1:])).strip()
+        # The router's entries are shared between its routes: copy before adding.
+        self.responses = copy.deepcopy(self.responses)
+        flat = get_flat_dependant(self.dependant)
+        # Each provider once, in order: FastAPI solves a shared sub-dependency once too.
+        calls = list(dict.fromkeys(dep.call for dep in _all_dependants(self.dependant)))
+        for call in calls:
+            for error in IMPLIED_PROBLEMS.get(call, ()):  # type: ignore[arg-type]
+                _add_problem(self.responses, error)
+        if self.body_field is not None:
+            _add_problem(self.responses, PayloadTooLarge)
+        has_params = flat.query_params or flat.path_params or flat.header_params
+        if self.body_field is not None or has_params:
+            if 422 in self.responses:  # another 422 problem, such as a reused idempotency key
+                _add_problem(self.responses, ValidationFailed)
+            else:
+                self.responses[422] = copy.deepcopy(VALIDATION_RESPONSE[422])
+        limits = [call for call in calls if isinstance(call, RateLimit)]
         if limits:
-            self.description = "\n\n".join(
-                filter(None, [self.description, *(limit.describe() for limit in limits)])
-            )
-            self.responses = {**self.responses, **RATE_LIMITED_RESPONSE}
+            # `include_router` builds the route again from this one's description: say it once.
+            said = [limit.describe() for limit in limits]
+            said = [text for text in said if text not in self.description]
+            self.description = "\n\n".join(filter(None, [self.description, *said]))
+            self.responses = {**self.responses, **copy.deepcopy(RATE_LIMITED_RESPONSE)}
+
+
+def _all_dependants(dependant: Dependant) -> list[Dependant]:
+    found = []
+    for dep in dependant.dependencies:
+        found.append(dep)
+        found.extend(_all_dependants(dep))
+    return found
 
 
 def operation_id(route: APIRoute) -> str:

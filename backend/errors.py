@@ -45,6 +45,10 @@ class Unauthorized(AppError):
         super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
+class InvalidAccessToken(Unauthorized):
+    code, title = "invalid_token", "Invalid or expired access token"
+
+
 class Forbidden(AppError):
     status, code, title = 403, "forbidden", "Not allowed"
 
@@ -59,6 +63,10 @@ class MethodNotAllowed(AppError):
 
 class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
+
+
+class EmailTaken(Conflict):
+    code, title = "email_taken", "An account with this email exists"
 
 
 class PayloadTooLarge(AppError):

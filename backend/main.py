@@ -21,6 +21,9 @@ from api_v2.endpoints import service
 from api_v2.rate_limits import RATE_LIMIT_HEADERS_SCOPE_KEY, RateLimits
 from api_v2.router import router as api_router
 from api_v2.routing import operation_id
+from api_v2.spec import DESCRIPTION as API_DESCRIPTION
+from api_v2.spec import TAGS as API_TAGS
+from api_v2.spec import openapi_schema
 from backend import __version__
 from backend.cache import Cache
 from backend.client_ip import client_ip_of
@@ -168,8 +171,21 @@ async def _app_error(request: Request, exc: Exception) -> Response:
     return problem_response(exc, request_id_of(request.scope))
 
 
+# FastAPI's words when a body cannot be decoded at all (not UTF-8, a broken form).
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        # A body that is not UTF-8 is not JSON: the same 422 as any other malformed body.
+        unreadable = {
+            "loc": ["body"],
+            "msg": "The body is not UTF-8",
+            "type": "json_invalid",
+        }
+        invalid = ValidationFailed(extensions={"errors": [unreadable], "error_count": 1})
+        return problem_response(invalid, request_id_of(request.scope))
     error = error_for_status(exc.status_code)(headers=exc.headers)
     error.status = exc.status_code
     return problem_response(error, request_id_of(request.scope))
@@ -216,6 +232,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Devora API",
         version=__version__,
         summary="Create projects and have AI generate code into them.",
+        description=API_DESCRIPTION,
+        openapi_tags=API_TAGS,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -224,6 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # `/api/v2/projects/` is not `/api/v2/projects`: no redirects a client must follow.
         redirect_slashes=False,
     )
+    app.openapi = functools.partial(openapi_schema, app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.rate_limits = RateLimits(settings)

@@ -5,6 +5,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import anyio
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,7 +102,12 @@ class RequestContextMiddleware:
                 await self._reject(PayloadTooLarge(), scope, receive, send_with_headers)
             else:
                 await self.app(scope, receive, send_with_headers)
-        except Exception:
+        except Exception as exc:
+            if response_started and _client_left(exc):
+                # FastAPI's SSE keep-alive task may write once more after the client hung up
+                # (fastapi discussion #15725): the stream was over, nothing failed.
+                log.info("client_left_stream", path=scope.get("path"))
+                return
             log.exception("unhandled_error", path=scope.get("path"), request_id=request_id)
             if not response_started:
                 await self._reject(InternalError(), scope, receive, send_with_headers)
@@ -125,3 +131,10 @@ class RequestContextMiddleware:
             duration_ms=round(seconds * 1000, 2),
             client_ip=self.client_ip(scope),
         )
+
+
+def _client_left(exc: BaseException) -> bool:
+    """Only "the other end of a stream is closed" errors, alone or grouped by a task group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_client_left(inner) for inner in exc.exceptions)
+    return isinstance(exc, anyio.BrokenResourceError | anyio.ClosedResourceError)

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import ResourceId, Strict
+from schemas.common import ResourceId, Strict, example
 from schemas.generation_schemas import JobRead
 from schemas.user_schemas import UserRead
 
@@ -17,6 +17,7 @@ class AdminUserRead(UserRead):
 
 
 class AdminUserUpdate(Strict):
+    model_config = example(plan="pro")
     role: Literal["user", "admin"] | None = None
     is_active: bool | None = None
     plan: Literal["free", "pro", "team"] | None = None
@@ -72,6 +73,7 @@ class StatsRead(BaseModel):
 
 
 class CacheInvalidate(Strict):
+    model_config = example(prefix="projects:list")
     prefix: (
         Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9:_-]+$")] | None
     ) = None

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from schemas.common import Strict
+from schemas.common import Strict, example
 
 PlanId = Literal["free", "pro", "team"]
 PaidPlan = Literal["pro", "team"]
@@ -31,6 +31,11 @@ class SubscriptionRead(BaseModel):
 
 
 class CheckoutCreate(Strict):
+    model_config = example(
+        plan="pro",
+        success_url="http://localhost:5173/billing/success",
+        cancel_url="http://localhost:5173/billing",
+    )
     plan: PaidPlan
     success_url: RedirectUrl
     cancel_url: RedirectUrl
@@ -42,6 +47,7 @@ class CheckoutSession(BaseModel):
 
 
 class PortalCreate(Strict):
+    model_config = example(return_url="http://localhost:5173/billing")
     return_url: RedirectUrl
 
 

@@ -24,6 +24,7 @@ class ValidationIssue(BaseModel):
 
 class ValidationProblem(Problem):
     errors: list[ValidationIssue]
+    error_count: int = Field(description="How many problems were found; at most 20 are listed")
 
 
 class NotReadyProblem(Problem):
@@ -56,6 +57,11 @@ ResourceId = Annotated[str, AfterValidator(_canonical)]
 
 
 MAX_UNKNOWN_KEYS = 20
+
+
+def example(**values: Any) -> ConfigDict:
+    """A request model's example, shown in the docs and tried first by schemathesis."""
+    return ConfigDict(json_schema_extra={"examples": [values]})
 
 
 class Strict(BaseModel):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictBool, field_validator
 
-from schemas.common import ResourceId, Strict
+from schemas.common import ResourceId, Strict, example
 from schemas.project_schemas import WINDOWS_RESERVED, ProjectName
 
 JobKind = Literal["agentic", "fullstack"]
@@ -94,6 +94,19 @@ class DataModel(Strict):
 
 
 class FullstackCreate(Strict):
+    model_config = example(
+        project_name="Shop",
+        description="A small shop",
+        data_models=[
+            {
+                "name": "Product",
+                "fields": [{"name": "title", "type": "string"}, {"name": "price", "type": "float"}],
+            }
+        ],
+        features=["pagination"],
+        framework="fastapi",
+        database="sqlite",
+    )
     project_name: ProjectName
     description: Annotated[str, Field(max_length=2000)] = ""
     data_models: Annotated[list[DataModel], Field(min_length=1, max_length=30)]
@@ -121,6 +134,7 @@ class FullstackCreate(Strict):
 
 
 class AgenticCreate(Strict):
+    model_config = example(prompt="Add a /health endpoint with a test")
     prompt: Annotated[str, Field(min_length=1, max_length=20_000)]
     project_id: Annotated[ResourceId, Field(max_length=64)] | None = None
     model: Annotated[str, Field(min_length=1, max_length=200)] | None = None

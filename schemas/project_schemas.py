@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from schemas.common import Strict
+from schemas.common import Strict, example
 
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 MAX_PATH_LENGTH = 255
@@ -55,7 +55,7 @@ FilePath = Annotated[
         description="Relative POSIX path: up to 10 segments of letters, digits, '.', '_' and "
         "'-'; no leading '/', no '.' or '..' segments, no '.git' directory, no name Windows "
         "reserves (CON, NUL, COM1, … with any extension) and none ending in '.'",
-        json_schema_extra={"pattern": r"^(?!/)[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,9}$"},
+        json_schema_extra={"pattern": r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,9}$"},
     ),
     AfterValidator(_file_path),
 ]
@@ -70,12 +70,18 @@ Content = Annotated[str, Field(max_length=1024 * 1024)]
 
 
 class FileWrite(Strict):
+    model_config = example(path="src/main.py", content="print('hello')\n", language="python")
     path: FilePath
     content: Content
     language: Language | None = None
 
 
 class ProjectCreate(Strict):
+    model_config = example(
+        name="Shop",
+        description="A small shop",
+        files=[{"path": "README.md", "content": "# Shop\n"}],
+    )
     name: ProjectName
     description: Description = ""
     files: list[FileWrite] = Field(default_factory=list)
@@ -107,6 +113,9 @@ class ProjectCreate(Strict):
 
 
 class ProjectUpdate(Strict):
+    model_config = example(
+        description="A small shop with a cart", github_repo_url="https://github.com/ada/shop"
+    )
     name: ProjectName | None = None
     description: Description | None = None
     github_repo_url: WebUrl | None = None
@@ -147,6 +156,7 @@ MessageRole = Literal["user", "assistant", "system"]
 
 
 class MessageCreate(Strict):
+    model_config = example(role="user", content="Add a cart to the shop")
     # Clients speak as the user only: `assistant` and `system` messages are the server's (the
     # agentic job reads the conversation as context, so they would be a way to instruct it).
     role: Literal["user"] = "user"

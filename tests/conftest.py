@@ -26,7 +26,7 @@ GENEROUS_LIMITS = {
     for name in (
         "auth_login", "auth_register", "auth_password_forgot", "auth_verify_request",
         "default_user", "default_anonymous", "stripe_webhook", "generate_agentic",
-        "generate_fullstack",
+        "generate_fullstack", "admin",
     )
 }  # fmt: skip
 

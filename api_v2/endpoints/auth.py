@@ -8,7 +8,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api_v2.deps import AuthServiceDep, CurrentUser, OAuthServiceDep, UserServiceDep
 from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, count_for_account, rate_limit
 from api_v2.routing import DocumentedRoute, problems
-from backend.errors import Conflict, Unauthorized
+from backend.errors import EmailTaken, Unauthorized
 from backend.repositories.users import User
 from backend.services.auth import (
     AccountDisabled,
@@ -16,6 +16,7 @@ from backend.services.auth import (
     InvalidCredentials,
     InvalidPassword,
     InvalidRefreshToken,
+    TokenReused,
 )
 from backend.services.oauth import (
     EmailUnverified,
@@ -73,11 +74,14 @@ LOGIN_LIMIT = rate_limit(RateLimits.AUTH_LOGIN, per_ip=True, per_account=True)
     "/register",
     status_code=201,
     response_model=UserRead,
-    responses=problems(Conflict),
+    responses=problems(EmailTaken),
     dependencies=[rate_limit(RateLimits.AUTH_REGISTER, per_ip=True)],
 )
-async def register(body: UserCreate, auth: AuthServiceDep) -> User:
-    """Create an account (`email_taken` if the address is in use) and mail a verification link."""
+async def register_account(body: UserCreate, auth: AuthServiceDep) -> User:
+    """Create an account and mail a verification link.
+
+    The email is normalised to lower case; an address in use answers `409 email_taken`.
+    """
     return await auth.register(body.email, body.password, body.full_name)
 
 
@@ -87,7 +91,7 @@ async def register(body: UserCreate, auth: AuthServiceDep) -> User:
     responses=problems(InvalidCredentials, AccountDisabled),
     dependencies=[LOGIN_LIMIT, Depends(_login_account), NO_STORE],
 )
-async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
+async def login_account(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
     """Sign in with email and password."""
     return await auth.login(body.email, body.password)
 
@@ -95,10 +99,19 @@ async def login(body: LoginRequest, auth: AuthServiceDep) -> Tokens:
 @router.post(
     "/token",
     response_model=Tokens,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {"username": "ada@example.com", "password": "Correct-Horse-9"}
+                }
+            }
+        }
+    },
     responses=problems(InvalidCredentials, AccountDisabled),
     dependencies=[LOGIN_LIMIT, Depends(_swagger_login_account), NO_STORE],
 )
-async def login_for_swagger(
+async def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()], auth: AuthServiceDep
 ) -> Tokens:
     """OAuth2 password flow (the Authorize button in Swagger UI); same as login."""
@@ -108,16 +121,20 @@ async def login_for_swagger(
 @router.post(
     "/refresh",
     response_model=Tokens,
-    responses=problems(InvalidRefreshToken, AccountDisabled),
+    responses=problems(InvalidRefreshToken, TokenReused, AccountDisabled),
     dependencies=[DEFAULT_LIMIT, NO_STORE],
 )
 async def refresh_tokens(body: RefreshRequest, auth: AuthServiceDep) -> Tokens:
-    """New tokens for a refresh token, which is spent; reusing a spent one is `token_reused`."""
+    """Exchange a refresh token for new tokens.
+
+    The refresh token is spent. Presenting a spent one again answers `401 token_reused` and
+    ends every session of that login.
+    """
     return await auth.refresh(body.refresh_token)
 
 
 @router.post("/logout", status_code=204, dependencies=[DEFAULT_LIMIT])
-async def logout(body: RefreshRequest, auth: AuthServiceDep) -> Response:
+async def logout_account(body: RefreshRequest, auth: AuthServiceDep) -> Response:
     """End the login this refresh token belongs to."""
     await auth.logout(body.refresh_token)
     return Response(status_code=204)
@@ -162,6 +179,10 @@ async def change_password(
 @router.post(
     "/password/forgot",
     status_code=202,
+    response_class=Response,
+    responses={
+        202: {"description": "Accepted, with no body: a link is mailed if the account exists"}
+    },
     dependencies=[
         rate_limit(RateLimits.AUTH_PASSWORD_FORGOT, per_ip=True, per_account=True),
         Depends(_reset_account),
@@ -188,7 +209,8 @@ async def reset_password(body: PasswordReset, auth: AuthServiceDep) -> Response:
 @router.post(
     "/verify/request",
     status_code=202,
-    responses=problems(Unauthorized, AccountDisabled),
+    response_class=Response,
+    responses={202: {"description": "Accepted, with no body: a new link is on its way"}},
     dependencies=[rate_limit(RateLimits.AUTH_VERIFY_REQUEST)],
 )
 async def request_verification(user: CurrentUser, auth: AuthServiceDep) -> Response:

@@ -78,7 +78,10 @@ async def create_checkout(
     request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> CheckoutSession:
-    """Start a Stripe Checkout for a plan; retrying with the same `Idempotency-Key` is safe."""
+    """Start a Stripe Checkout for a plan.
+
+    Retrying with the same `Idempotency-Key` and body answers the same session.
+    """
     return await billing.checkout(user, body, idempotency_key or request_id_of(request.scope) or "")
 
 
@@ -144,7 +147,10 @@ async def list_invoices(
         str | None, Query(max_length=255, pattern=r"^in_[A-Za-z0-9]+$")
     ] = None,
 ) -> InvoicePage:
-    """Your invoices, newest first; page with `starting_after`."""
+    """Your invoices, newest first.
+
+    Page with `starting_after`: the id of the last invoice of the page before.
+    """
     return await billing.invoices(user, limit, starting_after)
 
 

@@ -128,7 +128,12 @@ async def stream_job_events(
     generation: GenerationServiceDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=10**9)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
-    """The job's events as Server-Sent Events; `Last-Event-ID` resumes after that id."""
+    """Follow a job's events as Server-Sent Events.
+
+    Stored events first, then live ones, until exactly one of `done`, `error` or `canceled`
+    ends the stream. After a dropped connection, send `Last-Event-ID` with the last `id`
+    received to get only what came after it. Keep-alive comments come at least every 15 s.
+    """
     async for event in generation.follow(job, last_event_id or 0):
         yield ServerSentEvent(data=event.data, event=event.type, id=str(event.seq))
 

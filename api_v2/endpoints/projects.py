@@ -62,7 +62,10 @@ async def list_projects(
     sort: ProjectSort = "-updated_at",
     search: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[ProjectSummaryRead]:
-    """Your projects, newest change first; `search` matches name and description as plain text."""
+    """Your projects, newest change first.
+
+    `search` matches name and description as plain text (no patterns).
+    """
     return await projects.list(user.id, paging.page, paging.limit, sort, search or None)
 
 
@@ -91,7 +94,11 @@ async def get_project(
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Project | Response:
-    """One project with its files, with an `ETag`; `If-None-Match` → 304."""
+    """One project with its files.
+
+    The answer carries an `ETag`; sending it back in `If-None-Match` answers `304` with no body
+    while the project is unchanged.
+    """
     project = await projects.get(user.id, project_id)
     etag = _etag(project)
     if _matches(if_none_match, etag):
@@ -125,7 +132,7 @@ async def delete_project(
 async def put_file(
     project_id: ResourceId, body: FileWrite, user: CurrentUser, projects: ProjectServiceDep
 ) -> ProjectFile:
-    """Create or replace the file at `path`."""
+    """Create or replace one file of a project."""
     return await projects.put_file(user.id, project_id, body)
 
 
@@ -136,7 +143,7 @@ async def delete_file(
     user: CurrentUser,
     projects: ProjectServiceDep,
 ) -> Response:
-    """Delete the file at `path`."""
+    """Delete one file of a project."""
     await projects.delete_file(user.id, project_id, path)
     return Response(status_code=204)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 
 from api_v2.deps import ResourcesDep
-from api_v2.routing import DocumentedRoute
+from api_v2.routing import DocumentedRoute, problems
 from backend.errors import NotFound, ServiceUnavailable, Unauthorized
 from backend.health import EMBEDDED, OK, is_ready, readiness
 from backend.metrics import METRICS_MEDIA_TYPE
@@ -24,7 +24,13 @@ async def get_health() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": NotReadyProblem, "description": "A backing service is not ready"}},
+    responses={
+        503: {
+            "model": NotReadyProblem,
+            "description": "A backing service is not ready (`service_unavailable`)",
+            "x-problem-codes": [ServiceUnavailable.code],
+        }
+    },
 )
 async def get_readiness(resources: ResourcesDep) -> Readiness:
     """Readiness: MongoDB and Redis answer within their timeouts."""
@@ -40,12 +46,18 @@ async def get_readiness(resources: ResourcesDep) -> Readiness:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        **problems(Unauthorized, NotFound),
+    },
 )
 async def get_metrics(
     resources: ResourcesDep, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
-    """Prometheus metrics of this process (with `METRICS_TOKEN` set, for its bearer only)."""
+    """Prometheus metrics of this process.
+
+    With `METRICS_TOKEN` set, only its bearer may read them; in production they need it.
+    """
     settings = resources.settings
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     if token is None and settings.is_production:

@@ -10,7 +10,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from backend.errors import Conflict
+from backend.errors import EmailTaken
 from backend.repositories.base import count_by_day, object_id, utcnow
 
 COLLECTION = "users"
@@ -109,7 +109,7 @@ class UserRepository:
         try:
             result = await self.collection.insert_one(doc)
         except DuplicateKeyError:
-            raise Conflict("An account with this email exists", code="email_taken") from None
+            raise EmailTaken() from None
         doc["_id"] = result.inserted_id
         return _to_user(doc)
 

@@ -1,15 +1,19 @@
 """Every failure renders as application/problem+json with a code, never a stack trace."""
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from backend.config import MIB
+from backend.config import MIB, Settings
+from backend.main import create_app
 from tests.conftest import open_client
 from tests.factories import signed_up
 
@@ -36,6 +40,18 @@ def probe_router() -> APIRouter:
     @router.get("/boom")
     async def boom() -> None:
         raise Boom("secret internal detail: mongodb://admin:hunter2@db")
+
+    @router.get("/stream/{failure}")
+    async def stream(failure: str) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"data: 1\n\n"
+            # What FastAPI's SSE keep-alive task raises when the client hung up mid-write.
+            errors: list[Exception] = [anyio.BrokenResourceError()]
+            if failure == "and-a-bug":
+                errors.append(Boom("a real failure"))
+            raise ExceptionGroup("unhandled errors in a TaskGroup", errors)
+
+        return StreamingResponse(body(), media_type="text/event-stream")
 
     return router
 
@@ -75,6 +91,76 @@ async def test_malformed_json_is_422_validation_error(probe_client: httpx.AsyncC
     )
     body = assert_problem(response, 422, "validation_error")
     assert body["errors"][0]["type"] == "json_invalid"
+
+
+async def test_a_body_that_is_not_utf8_is_422_validation_error(
+    probe_client: httpx.AsyncClient,
+) -> None:
+    for path in ("/probe/echo", "/api/v2/auth/register", "/api/v2/auth/login"):
+        response = await probe_client.post(
+            path, content=b"\x08\xff(\xfe9{", headers={"content-type": "application/json"}
+        )
+        body = assert_problem(response, 422, "validation_error")
+        assert body["errors"] == [
+            {"loc": ["body"], "msg": "The body is not UTF-8", "type": "json_invalid"}
+        ]
+
+
+async def test_accepted_without_a_body_sends_no_body(client: httpx.AsyncClient) -> None:
+    _, alice = await signed_up(client)
+    for response in (
+        await client.post("/api/v2/auth/verify/request", headers=alice),
+        await client.post("/api/v2/auth/password/forgot", json={"email": "x@example.com"}),
+    ):
+        assert response.status_code == 202
+        assert response.content == b"" and "content-type" not in response.headers
+
+
+async def call_asgi(app: FastAPI, path: str) -> list[dict[str, Any]]:
+    """One GET straight into the app: a stream whose client left never completes, which
+    an HTTP client library would refuse to hand back."""
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80), "state": {},
+    }  # fmt: skip
+
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # no disconnect: only the app's own error ends it
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_client_leaving_a_stream_is_not_an_error(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(log_level="info"))
+    app.include_router(probe_router())
+    async with open_client(app):
+        with structlog.testing.capture_logs() as logs:
+            sent = await call_asgi(app, "/probe/stream/client-left")
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"data: 1\n\n"
+    assert "client_left_stream" in [e["event"] for e in logs]
+    assert not [e for e in logs if e["event"] == "unhandled_error"]
+
+
+async def test_a_stream_failing_for_another_reason_too_is_logged(app: FastAPI) -> None:
+    app.include_router(probe_router())
+    async with open_client(app):
+        with structlog.testing.capture_logs() as logs:
+            await call_asgi(app, "/probe/stream/and-a-bug")
+    assert [e for e in logs if e["event"] == "unhandled_error"]
 
 
 async def test_wrong_content_type_is_422_validation_error(
