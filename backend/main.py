@@ -269,6 +269,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Content-Type",
             "Idempotency-Key",
             "If-None-Match",
+            # A browser resuming a job's event stream (`fetch`, since EventSource cannot
+            # send a bearer token) sends it, and so needs it allowed cross-origin.
+            "Last-Event-ID",
             "X-Request-ID",
         ],
         expose_headers=[

@@ -6,9 +6,14 @@ requests reach the logic instead of a 503 for a missing provider."""
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from backend.config import Settings
 from backend.main import create_app
@@ -22,7 +27,20 @@ from tests.stripe_peers import PRICE_PRO, PRICE_TEAM, SECRET_KEY, WEBHOOK_SECRET
 __all__ = ["fake_stripe", "fake_stripe_server", "localstripe"]
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "Admin-Pass-1"
-FRONTEND = "http://localhost:5173"
+CLIENT = Path(__file__).resolve().parents[2] / "clients" / "typescript"
+# The page a frontend would be: the compiled client and openapi-fetch, as an ES module.
+FRONTEND_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Devora client</title>
+<script type="importmap">{"imports": {"openapi-fetch": "/vendor/openapi-fetch/index.mjs"}}</script>
+</head><body><pre id="log"></pre>
+<script type="module">
+import { quickstart } from "/dist/examples/quickstart.js";
+const api = new URLSearchParams(location.search).get("api");
+const log = document.getElementById("log");
+window.quickstartResult = quickstart(api, (line) => { log.textContent += line + "\\n"; })
+  .catch((error) => ({ error: String(error && error.stack || error) }));
+</script></body></html>
+"""
 MODELS = [{"id": "test/coder", "provider": "test", "kinds": ["agentic"], "plans": ["free"]}]
 
 
@@ -33,14 +51,36 @@ def llm() -> Iterator[ScriptedLLM]:
     server.server.stop()
 
 
+@pytest.fixture(scope="session")
+def frontend_origin() -> Iterator[str]:
+    """A static server standing in for the React app's origin (CORS is allowed for it)."""
+    app = Starlette(
+        routes=[
+            Route("/", lambda _: HTMLResponse(FRONTEND_PAGE)),
+            Route("/favicon.ico", lambda _: Response(status_code=204)),
+            Mount("/dist", StaticFiles(directory=CLIENT / "dist", check_dir=False)),
+            Mount(
+                "/vendor/openapi-fetch",
+                StaticFiles(directory=CLIENT / "node_modules/openapi-fetch/dist", check_dir=False),
+            ),
+        ]
+    )
+    server = ThreadedServer(app).start()
+    yield server.url.replace("127.0.0.1", "localhost")
+    server.stop()
+
+
 @pytest.fixture
 def settings(
-    make_settings: Callable[..., Settings], fake_stripe: FakeStripe, llm: ScriptedLLM
+    make_settings: Callable[..., Settings],
+    fake_stripe: FakeStripe,
+    llm: ScriptedLLM,
+    frontend_origin: str,
 ) -> Settings:
     """Jobs inside the app (no worker), every provider configured, generous limits."""
     return make_settings(
         redis_url=None, **GENEROUS_LIMITS, **FAST_JOBS,
-        admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD, frontend_origins=[FRONTEND],
+        admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD, frontend_origins=[frontend_origin],
         stripe_secret_key=SECRET_KEY, stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_base=fake_stripe.url, stripe_price_pro=PRICE_PRO, stripe_price_team=PRICE_TEAM,
         llm_base_url=llm.url, llm_api_key="test-key", llm_timeout_s=2, llm_max_retries=0,

@@ -51,6 +51,29 @@ async def test_cors_allows_only_frontend_origins(client: httpx.AsyncClient) -> N
     assert "access-control-allow-origin" not in refused.headers
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/api/v2/generate/jobs/x/events", "authorization, last-event-id"),
+        ("POST", "/api/v2/generate/fullstack", "authorization, content-type, idempotency-key"),
+        ("GET", "/api/v2/projects/x", "authorization, if-none-match"),
+    ],
+)
+async def test_cors_preflight_allows_what_the_client_sends(
+    client: httpx.AsyncClient, method: str, path: str, headers: str
+) -> None:
+    response = await client.options(
+        path,
+        headers={
+            "origin": "http://localhost:5173",
+            "access-control-request-method": method,
+            "access-control-request-headers": headers,
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
 async def test_cors_preflight_from_unknown_origin_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.options(
         "/api/v2",
