@@ -50,8 +50,10 @@ run: $(VENV)/.runtime $(DB_VENV)/.installed
 clean-data: $(VENV)/.runtime
 	$(BIN)/python -m backend clean-data
 
+# Two pytest-xdist workers, one test module each at a time (module fixtures stay together):
+# 10.5 min instead of 14 here. `.venv/bin/pytest tests/…` runs a part serially.
 test: $(VENV)/.dev $(DB_VENV)/.installed system-deps $(CLIENT)/node_modules/.package-lock.json
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.dev $(CLIENT)/node_modules/.package-lock.json
 	cd $(CLIENT) && npm run -s typecheck

@@ -1,5 +1,6 @@
 """The TypeScript client's toolchain, run the way `make test` installs it (Debian's Node)."""
 
+import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,8 +17,11 @@ def npm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 
 
 def build_client() -> None:
-    """Install the locked packages when missing, then compile (`tsc`, strict) into dist/."""
+    """Install the locked packages when missing, then compile (`tsc`, strict) into dist/.
+    Under a lock: two pytest-xdist workers must not write dist/ at the same time."""
     assert shutil.which("node") and shutil.which("npm"), "make test installs nodejs and npm"
-    if not (CLIENT / "node_modules" / ".package-lock.json").exists():
-        npm("ci", "--no-audit", "--no-fund")
-    npm("run", "-s", "build")
+    with (CLIENT / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (CLIENT / "node_modules" / ".package-lock.json").exists():
+            npm("ci", "--no-audit", "--no-fund")
+        npm("run", "-s", "build")

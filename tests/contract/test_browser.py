@@ -15,6 +15,8 @@ from tests.contract.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.contract.node import build_client
 
 ROOT = Path(__file__).resolve().parents[2]
+# A loaded 2-core machine renders the 12,000-line spec in ReDoc in more than the default 5 s.
+expect.set_options(timeout=30_000)
 ARTIFACTS = ROOT / "test-artifacts"
 EXPECTED = re.compile(
     r"^Loading the image 'https://cdn\.redoc\.ly/redoc/logo-mini\.svg'"
@@ -94,7 +96,7 @@ def test_redoc_renders_every_tag(live_api: str, page: Page) -> None:
     page.goto(f"{live_api}/redoc")
     menu = page.locator(".menu-content")
     for tag in TAGS:
-        expect(menu.get_by_text(tag["name"], exact=True).first).to_be_visible()
+        expect(menu.get_by_role("menuitem", name=tag["name"], exact=True)).to_be_visible()
     expect(page.get_by_text("Devora is a SaaS").first).to_be_visible()
     page.screenshot(path=ARTIFACTS / "redoc.png", full_page=False)
 
