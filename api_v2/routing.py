@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
 
 from api_v2.deps import IMPLIED_PROBLEMS
@@ -93,15 +92,15 @@ class DocumentedRoute(APIRoute):
             self.description = textwrap.dedent("\n".join(lines[1:])).strip()
         # The router's entries are shared between its routes: copy before adding.
         self.responses = copy.deepcopy(self.responses)
-        flat = get_flat_dependant(self.dependant)
+        dependants = [self.dependant, *_all_dependants(self.dependant)]
         # Each provider once, in order: FastAPI solves a shared sub-dependency once too.
-        calls = list(dict.fromkeys(dep.call for dep in _all_dependants(self.dependant)))
+        calls = list(dict.fromkeys(dep.call for dep in dependants[1:]))
         for call in calls:
             for error in IMPLIED_PROBLEMS.get(call, ()):  # type: ignore[arg-type]
                 _add_problem(self.responses, error)
         if self.body_field is not None:
             _add_problem(self.responses, PayloadTooLarge)
-        has_params = flat.query_params or flat.path_params or flat.header_params
+        has_params = any(d.query_params or d.path_params or d.header_params for d in dependants)
         if self.body_field is not None or has_params:
             if 422 in self.responses:  # another 422 problem, such as a reused idempotency key
                 _add_problem(self.responses, ValidationFailed)

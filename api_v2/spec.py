@@ -4,7 +4,6 @@ that makes every problem response `application/problem+json` and nothing else.""
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from backend.errors import PROBLEM_MEDIA_TYPE
 
@@ -67,17 +66,9 @@ _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
 def openapi_schema(app: FastAPI) -> dict[str, Any]:
-    """`app.openapi`: FastAPI's document, finished once and kept."""
+    """`app.openapi`: FastAPI's own document, finished once and kept."""
     if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            summary=app.summary,
-            description=app.description,
-            routes=app.routes,
-            tags=app.openapi_tags,
-        )
-        app.openapi_schema = finish(schema)
+        app.openapi_schema = finish(FastAPI.openapi(app))
     return app.openapi_schema
 
 
