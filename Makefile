@@ -76,8 +76,10 @@ client: openapi $(CLIENT)/node_modules/.package-lock.json
 golden: $(VENV)/.runtime
 	$(BIN)/python -m tests.generation.golden
 
+# About 45 minutes: bench.overhead alone is ~25 (its RSS soak is 10 of them).
 bench: $(VENV)/.dev $(DB_VENV)/.installed
 	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.jobs
 	$(BIN)/python -m bench.agentic

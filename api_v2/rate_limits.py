@@ -12,6 +12,7 @@ from backend.errors import RateLimited
 from backend.rate_limiter import Decision
 from backend.resources import Resources
 from backend.security import InvalidToken
+from backend.services.users import signed_in_prefetch
 
 RATE_LIMIT_HEADERS_SCOPE_KEY = "rate_limit_headers"
 ACCESS_CLAIMS_SCOPE_KEY = "access_claims"
@@ -114,7 +115,11 @@ class RateLimit:
         policy: RateLimits = request.app.state.rate_limits
         client_ip = request.app.state.client_ip(request.scope)
         subject = f"user:{user_id}" if user_id else f"ip:{client_ip}"
-        _enforce(request, name, await resources.rate_limiter.hit(policy.items[name], name, subject))
+        prefetch = signed_in_prefetch(user_id) if user_id else None
+        decision = await resources.rate_limiter.hit(
+            policy.items[name], name, subject, prefetch=prefetch
+        )
+        _enforce(request, name, decision)
 
 
 async def count_for_account(request: Request, name: str, account: str) -> None:

@@ -9,9 +9,16 @@ back from an outage during which an invalidation was lost.
 
 Redis failing never fails a request: the value is computed from the source and served, and
 after repeated failures a circuit breaker skips Redis for a few seconds before probing again.
+
+A signed-in request reads its caller's scope versions (and the user record) in the same Redis
+round trip as its rate-limit count (`Cache.prefetch`, called by the rate limiter). Under a
+version Redis gave *this* request, an entry may be served from a small in-process near-cache:
+the version is authoritative and current, so an invalidation by any replica takes effect on
+the very next request everywhere; the near-cache only saves fetching bytes Redis would return.
 """
 
 import asyncio
+import contextvars
 import functools
 import hashlib
 import inspect
@@ -85,21 +92,47 @@ def _version_key(scope: str) -> str:
     return f"cachever:{{{scope}}}"
 
 
-# One round trip: read (or create) the epoch and the scope's version, then the entry.
+# One round trip at the start of a request, or for one lookup. KEYS[1]: a rate-limit counter
+# to count ('' for none), KEYS[2]: the epoch, KEYS[3..]: one version key per scope. ARGV[1]:
+# the counter's window, ARGV[2]: a fresh token, ARGV[3]: the TTL of versions, ARGV[4..]: per
+# scope, the key prefix of an entry to read with it ('' for the version alone). The counter is
+# the `limits` library's fixed window (its incr_expire.lua): INCRBY, then EXPIRE when new.
+# Returns {count, suffix_1, value_1, suffix_2, value_2, ...}.
 _LOOKUP = """
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ARGV[4])
-  epoch = redis.call('GET', KEYS[1])
+local function current(key)
+  local value = redis.call('GET', key)
+  if value then return value end
+  redis.call('SET', key, ARGV[2], 'EX', ARGV[3])
+  return ARGV[2]
 end
-local version = redis.call('GET', KEYS[2])
-if not version then
-  redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4])
-  version = redis.call('GET', KEYS[2])
+local count = 0
+if KEYS[1] ~= '' then
+  count = redis.call('INCRBY', KEYS[1], 1)
+  if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 end
-local suffix = epoch .. '.' .. version
-return {suffix, redis.call('GET', ARGV[1] .. ':' .. suffix)}
+local epoch = current(KEYS[2])
+local out = {count}
+for i = 3, #KEYS do
+  local suffix = epoch .. '.' .. current(KEYS[i])
+  local value = false
+  if ARGV[i + 1] ~= '' then value = redis.call('GET', ARGV[i + 1] .. ':' .. suffix) end
+  out[#out + 1] = suffix
+  out[#out + 1] = value
+end
+return out
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """A rate-limit counter to count in the same round trip: its Redis key and window."""
+
+    key: str
+    window_s: int
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class RedisCacheBackend:
@@ -108,12 +141,30 @@ class RedisCacheBackend:
         self._lookup = redis.register_script(_LOOKUP)
 
     async def lookup(self, scope: str, stem: str) -> tuple[str, bytes | None]:
-        prefix = f"cache:{{{scope}}}:{stem}"
-        suffix, value = await self._lookup(
-            keys=[EPOCH_KEY, _version_key(scope)],
-            args=[prefix, "", secrets.token_hex(8), VERSION_TTL_S],  # ARGV[2] unused
+        _, found = await self.lookup_many({scope: stem})
+        return found[scope]
+
+    async def lookup_many(
+        self, stems: dict[str, str | None], counter: Counter | None = None
+    ) -> tuple[int, dict[str, tuple[str, bytes | None]]]:
+        """Count `counter`, then each scope's key suffix and the value of its stem (if any)."""
+        scopes = list(stems)
+        reply = await self._lookup(
+            keys=[counter.key if counter else "", EPOCH_KEY, *map(_version_key, scopes)],
+            args=[
+                counter.window_s if counter else 0,
+                secrets.token_hex(8),
+                VERSION_TTL_S,
+                *(f"cache:{{{scope}}}:{stem}" if stem else "" for scope, stem in stems.items()),
+            ],
         )
-        return (suffix.decode() if isinstance(suffix, bytes) else str(suffix)), value
+        found = {
+            scope: (_text(reply[1 + 2 * n]), reply[2 + 2 * n]) for n, scope in enumerate(scopes)
+        }
+        return int(reply[0]), found
+
+    async def get(self, key: str) -> bytes | None:
+        return typing.cast(bytes | None, await self.redis.get(key))
 
     async def store(self, scope: str, stem: str, version: str, value: bytes, ttl_s: int) -> None:
         await self.redis.set(_entry_key(scope, stem, version), value, ex=ttl_s)
@@ -216,6 +267,51 @@ class MemoryCacheBackend:
         self.size = 0
 
 
+# This request's task, and per scope the version Redis gave it with the values sent along.
+_KNOWN: contextvars.ContextVar[
+    tuple[object, dict[str, tuple[str, dict[str, bytes | None]]]] | None
+] = contextvars.ContextVar("cache_known_versions", default=None)
+
+
+class NearCache:
+    """Values this process fetched from Redis, by their full versioned key: only ever read
+    under a version Redis gave the current request, so never staler than Redis. Bounded in
+    bytes (least recently used out first) and in age."""
+
+    def __init__(
+        self, max_bytes: int, ttl_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self.size = 0
+
+    def get(self, key: str) -> bytes | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[0] <= self._clock():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return found[1]
+
+    def put(self, key: str, value: bytes, ttl_s: float) -> None:
+        if self.max_bytes <= 0:
+            return
+        if key in self._entries:
+            self._drop(key)
+        self._entries[key] = (self._clock() + min(ttl_s, self.ttl_s), value)
+        self.size += len(key) + len(value)
+        while self.size > self.max_bytes:
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: str) -> None:
+        _, value = self._entries.pop(key)
+        self.size -= len(key) + len(value)
+
+
 class Cache:
     """Front of a backend: TTLs, metrics, stampede guard, fail-open with a circuit breaker."""
 
@@ -242,6 +338,7 @@ class Cache:
         )
         self._lost_invalidation = False
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self.near = NearCache(settings.cache_near_max_bytes, settings.cache_near_ttl_s)
 
     async def _backend_call(
         self, entry: str, call: Callable[[], Awaitable[T]]
@@ -263,6 +360,60 @@ class Cache:
         self.breaker.succeeded()
         return True, result
 
+    async def prefetch(self, stems: dict[str, str | None], counter: Counter) -> int | None:
+        """Count `counter` and learn these scopes' versions (and stems' values) in one round
+        trip, for the rest of this request; None when Redis is not to be asked now."""
+        backend = self.backend
+        if not isinstance(backend, RedisCacheBackend) or self._lost_invalidation:
+            return None
+        if not self.breaker.allows():
+            return None
+        try:
+            count, found = await backend.lookup_many(stems, counter)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.metrics.cache_errors.labels("prefetch").inc()
+            self.breaker.failed(exc)
+            raise
+        self.breaker.succeeded()
+        known: dict[str, tuple[str, dict[str, bytes | None]]] = {}
+        for scope, (suffix, value) in found.items():
+            stem = stems[scope]
+            known[scope] = (suffix, {stem: value} if stem else {})
+        _KNOWN.set((asyncio.current_task(), known))
+        return count
+
+    def _known(self, scope: str) -> tuple[str, dict[str, bytes | None]] | None:
+        """The version Redis gave this request for `scope`, and the values it sent with it."""
+        known = _KNOWN.get()
+        if known is None or known[0] is not asyncio.current_task():
+            return None  # none, or a task that inherited another request's context
+        return known[1].get(scope)
+
+    async def _lookup(self, entry: str, scope: str, stem: str) -> tuple[bool, str, bytes | None]:
+        """(reachable, version, stored value or None)."""
+        known = self._known(scope)
+        if known is None:
+            ok, found = await self._backend_call(entry, lambda: self.backend.lookup(scope, stem))
+            if not ok or found is None:
+                return False, "", None
+            return True, found[0], found[1]
+        version, sent = known
+        key = _entry_key(scope, stem, version)
+        value = self.near.get(key)
+        if value is not None:
+            return True, version, value
+        if stem in sent:
+            value = sent[stem]
+        else:
+            assert isinstance(self.backend, RedisCacheBackend)  # only it prefetches
+            get = self.backend.get
+            ok, value = await self._backend_call(entry, lambda: get(key))
+            if not ok:
+                return False, "", None
+        if value is not None:
+            self.near.put(key, value, self.ttls[entry])
+        return True, version, value
+
     async def get_or_compute(
         self,
         entry: CacheEntry,
@@ -274,15 +425,40 @@ class Cache:
         """The cached value; on a miss, computed once per process for concurrent callers."""
         if self.ttls[entry.name] == 0:
             return await compute()  # a TTL of 0 turns this cache off
+        found = await self._get(entry, scope, arg_key, compute, adapter)
+        return adapter.validate_json(found) if isinstance(found, bytes) else found
+
+    async def get_or_compute_json(
+        self,
+        entry: CacheEntry,
+        scope: str,
+        arg_key: str,
+        compute: Callable[[], Awaitable[T]],
+        adapter: TypeAdapter[T],
+    ) -> bytes:
+        """The cached value as the JSON it is stored as: a hit is sent as is, never parsed."""
+        if self.ttls[entry.name] == 0:
+            return adapter.dump_json(await compute())
+        found = await self._get(entry, scope, arg_key, compute, adapter)
+        return found if isinstance(found, bytes) else adapter.dump_json(found)
+
+    async def _get(
+        self,
+        entry: CacheEntry,
+        scope: str,
+        arg_key: str,
+        compute: Callable[[], Awaitable[T]],
+        adapter: TypeAdapter[T],
+    ) -> T | bytes:
+        """The stored JSON on a hit, else the computed value (stored for the next caller)."""
         stem = f"{entry.name}:{arg_key}"
-        ok, found = await self._backend_call(entry.name, lambda: self.backend.lookup(scope, stem))
-        if ok and found is not None and found[1] is not None:
+        ok, version, stored = await self._lookup(entry.name, scope, stem)
+        if stored is not None:
             self.metrics.cache_hits.labels(entry.name).inc()
-            return adapter.validate_json(found[1])
+            return stored
         self.metrics.cache_misses.labels(entry.name).inc()
-        if not ok or found is None:
+        if not ok:
             return await compute()  # cache unavailable: straight to the source
-        version = found[0]
         # Misses join only a computation for the same version: it began after any write
         # that produced that version, so a client still reads its own writes.
         flight_key = f"{scope}|{stem}|{version}"
@@ -300,11 +476,12 @@ class Cache:
             value = await compute()
             payload = adapter.dump_json(value)
             ttl = self.ttls[entry.name]
-            stored = len(payload) <= self.max_value_bytes
-            if stored:
+            stored_now = len(payload) <= self.max_value_bytes
+            if stored_now:
                 await self._backend_call(
                     entry.name, lambda: self.backend.store(scope, stem, version, payload, ttl)
                 )
+                self.near.put(_entry_key(scope, stem, version), payload, ttl)
             else:
                 self.metrics.cache_oversized.labels(entry.name).inc()
         except asyncio.CancelledError:
@@ -317,7 +494,7 @@ class Cache:
             self._forget(flight_key, future)
             raise
         future.set_result(value)
-        if not stored:
+        if not stored_now:
             self._forget(flight_key, future)  # not held for later callers either
             return value
         # A miss whose lookup crossed the store still finds this result for a moment, instead
@@ -331,6 +508,10 @@ class Cache:
 
     async def invalidate(self, *scopes: str) -> None:
         """Make every entry of these scopes unreachable before the caller answers."""
+        known = _KNOWN.get()
+        if known is not None:
+            for scope in scopes:  # the rest of this request asks Redis again
+                known[1].pop(scope, None)
         ok, _ = await self._backend_call("invalidate", lambda: self.backend.invalidate(scopes))
         if not ok:
             self._lost_invalidation = True
@@ -377,6 +558,55 @@ class HasCache(Protocol):
 S = TypeVar("S", bound=HasCache)
 
 
+def _digest(key_value: object) -> str:
+    text = json.dumps(key_value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class _CachedCall:
+    """What `cached` and `cached_json` share: the key of a call from its arguments."""
+
+    def __init__(
+        self,
+        entry: CacheEntry,
+        method: Callable[..., Awaitable[Any]],
+        scope: Callable[..., str],
+        key: Callable[..., object] | None,
+    ) -> None:
+        self.entry = entry
+        self.method = method
+        self.signature = inspect.signature(method)
+        self.scope = scope
+        self.key = key
+        parameters = list(self.signature.parameters.values())[1:]
+        self.names = [p.name for p in parameters]
+        self.defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+        # Plain named parameters only: then a call's arguments are found without `bind`.
+        self.is_plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters)
+
+    @functools.cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        return TypeAdapter(typing.get_type_hints(self.method)["return"])
+
+    def locate(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        """(scope, argument digest) of a call, `self` included in `args`."""
+        positional = args[1:]
+        arguments = {**self.defaults, **dict(zip(self.names, positional, strict=False)), **kwargs}
+        exact = len(positional) <= len(self.names) and len(arguments) == len(self.names)
+        if not (self.is_plain and exact):
+            bound = self.signature.bind(*args, **kwargs)  # raises what the call would
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            arguments.pop(next(iter(self.signature.parameters)))
+        key_value = self.key(**arguments) if self.key is not None else arguments
+        return self.scope(**arguments), _digest(key_value)
+
+    def stem(self, **arguments: Any) -> tuple[str, str]:
+        """(scope, stem) of a call by its arguments without `self`: what `prefetch` takes."""
+        scope, digest = self.locate(None, **arguments)
+        return scope, f"{self.entry.name}:{digest}"
+
+
 def cached(
     entry: CacheEntry,
     *,
@@ -386,30 +616,46 @@ def cached(
     """Cache an async service method (whose object has `.cache`) by scope and arguments.
 
     `scope` and `key` receive the method's arguments by name (without `self`); the key
-    defaults to all of them, so every argument that changes the result is in it.
+    defaults to all of them, so every argument that changes the result is in it. The wrapper's
+    `cached_call.stem(**arguments)` names the entry a call reads, for `Cache.prefetch`.
     """
 
     def decorate(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        signature = inspect.signature(method)
-
-        @functools.cache
-        def adapter() -> TypeAdapter[T]:
-            return TypeAdapter(typing.get_type_hints(method)["return"])
+        call = _CachedCall(entry, method, scope, key)
 
         @functools.wraps(method)
         async def wrapper(self: HasCache, *args: Any, **kwargs: Any) -> T:
-            bound = signature.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            arguments.pop(next(iter(signature.parameters)))
-            key_value = key(**arguments) if key is not None else arguments
-            digest = hashlib.sha256(
-                json.dumps(key_value, sort_keys=True, default=str).encode()
-            ).hexdigest()[:32]
+            scope_name, digest = call.locate(self, *args, **kwargs)
             return await self.cache.get_or_compute(
-                entry, scope(**arguments), digest, lambda: method(self, *args, **kwargs), adapter()
+                entry, scope_name, digest, lambda: method(self, *args, **kwargs), call.adapter
             )
 
+        wrapper.cached_call = call  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def cached_json(
+    entry: CacheEntry,
+    *,
+    scope: Callable[..., str],
+    key: Callable[..., object] | None = None,
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[bytes]]]:
+    """`cached`, answering the JSON of the method's result: a hit is the stored bytes, so a
+    handler can send it without parsing and re-serialising (`api_v2.routing.JSONBytes`)."""
+
+    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[bytes]]:
+        call = _CachedCall(entry, method, scope, key)
+
+        @functools.wraps(method)
+        async def wrapper(self: HasCache, *args: Any, **kwargs: Any) -> bytes:
+            scope_name, digest = call.locate(self, *args, **kwargs)
+            return await self.cache.get_or_compute_json(
+                entry, scope_name, digest, lambda: method(self, *args, **kwargs), call.adapter
+            )
+
+        wrapper.cached_call = call  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

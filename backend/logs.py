@@ -2,7 +2,9 @@
 
 import logging
 import sys
+from datetime import UTC, datetime
 
+import orjson
 import structlog
 
 from backend.config import LogFormat, Settings
@@ -11,10 +13,18 @@ from backend.config import LogFormat, Settings
 def configure_logging(settings: Settings) -> None:
     """Configure structlog (and the stdlib root logger) for this process."""
     level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    # JSON lines go out as orjson's bytes, written straight to stdout's buffer (structlog's
+    # fast path): the access log costs a few microseconds a request, not tens.
+    is_json = settings.log_format is LogFormat.JSON
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if settings.log_format is LogFormat.JSON
+        structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        if is_json
         else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    factory: structlog.typing.WrappedLogger = (
+        structlog.BytesLoggerFactory(sys.stdout.buffer)
+        if is_json
+        else structlog.PrintLoggerFactory(sys.stdout)
     )
     structlog.configure(
         processors=[
@@ -25,7 +35,39 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stdout, force=True)
+
+
+class AccessLog:
+    """The line every HTTP request leaves, at info.
+
+    In JSON it is rendered here, with the fields structlog would give it (event, level, an ISO
+    UTC timestamp and the request id), because structlog's bound-logger pipeline costs ~22 µs
+    a line and this ~3 µs (measured in issue #16; a request of ours costs ~150 µs). The
+    console format, for laptops, goes through structlog as every other line does.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = logging.getLevelNamesMapping()[settings.log_level.upper()] <= logging.INFO
+        self.is_json = settings.log_format is LogFormat.JSON
+        self._out = sys.stdout.buffer if self.is_json else None
+        self._log = structlog.get_logger("devora.http")
+
+    def request(self, request_id: str, **fields: object) -> None:
+        if not self.enabled:
+            return
+        if self._out is None:
+            self._log.info("request", **fields)  # the request id is bound in the context
+            return
+        line = {
+            "event": "request",
+            "level": "info",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "request_id": request_id,
+            **fields,
+        }
+        self._out.write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        self._out.flush()

@@ -2,17 +2,17 @@
 
 import asyncio
 import functools
+import gc
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -42,7 +42,7 @@ from backend.integrations.email import Mailer
 from backend.integrations.oauth import configured_providers
 from backend.integrations.stripe_gateway import StripeGateway
 from backend.jobs import JobQueue, create_broker
-from backend.logs import configure_logging
+from backend.logs import AccessLog, configure_logging
 from backend.metrics import Metrics
 from backend.middleware import RequestContextMiddleware, request_id_of
 from backend.rate_limiter import RateLimiter
@@ -67,14 +67,18 @@ def build_resources(settings: Settings, metrics: Metrics) -> Resources:
     # Redis of its own, with an evicting memory policy.
     cache_redis = create_redis(settings.cache_redis_url, settings) or redis
     mongo = Mongo(settings)
+    cache = Cache(settings, metrics, cache_redis)
     return Resources(
         settings=settings,
         metrics=metrics,
         mongo=mongo,
         redis=redis,
         cache_redis=cache_redis,
-        cache=Cache(settings, metrics, cache_redis),
-        rate_limiter=RateLimiter(settings, metrics, redis),
+        cache=cache,
+        # On one Redis, a signed-in request's count and cache lookups share a round trip.
+        rate_limiter=RateLimiter(
+            settings, metrics, redis, cache=cache if cache_redis is redis else None
+        ),
         signer=TokenSigner(
             signing_secret(
                 settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
@@ -151,6 +155,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     prepare_task = asyncio.create_task(prepare_database(resources), name="prepare-database")
     await resources.queue.broker.startup()
     background = start_job_services(resources, prepare_task)
+    # Everything built so far lives as long as the process: out of the collector's sight, so
+    # a full collection no longer walks the whole heap of imported code (long-tail pauses).
+    gc.collect()
+    gc.freeze()
     log.info("startup", environment=settings.environment.value, version=__version__)
     try:
         yield
@@ -224,6 +232,32 @@ def _security_headers(settings: Settings) -> dict[str, str]:
     return headers
 
 
+def _cors_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "allow_origins": settings.frontend_origins,
+        "allow_credentials": True,
+        "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+        "allow_headers": [
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "If-None-Match",
+            # A browser resuming a job's event stream (`fetch`, since EventSource cannot
+            # send a bearer token) sends it, and so needs it allowed cross-origin.
+            "Last-Event-ID",
+            "X-Request-ID",
+        ],
+        "expose_headers": [
+            "X-Request-ID",
+            "ETag",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+    }
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app; clients are created by its lifespan, not here."""
     settings = settings or load_settings()
@@ -257,32 +291,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return client_ip_of(scope, settings.trusted_networks)
 
     app.state.client_ip = client_ip
-    # Added innermost first: the request context wraps everything else.
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=settings.max_body_bytes)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.frontend_origins,
-        allow_credentials=True,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=[
-            "Authorization",
-            "Content-Type",
-            "Idempotency-Key",
-            "If-None-Match",
-            # A browser resuming a job's event stream (`fetch`, since EventSource cannot
-            # send a bearer token) sends it, and so needs it allowed cross-origin.
-            "Last-Event-ID",
-            "X-Request-ID",
-        ],
-        expose_headers=[
-            "X-Request-ID",
-            "ETag",
-            "Retry-After",
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-        ],
-    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,
@@ -290,6 +298,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         security_headers=_security_headers(settings),
         client_ip=client_ip,
         extra_headers_scope_key=RATE_LIMIT_HEADERS_SCOPE_KEY,
+        cors=_cors_options(settings),
+        access_log=AccessLog(settings),
     )
 
     app.include_router(service.router)

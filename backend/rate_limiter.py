@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from backend.breaker import CircuitBreaker
+from backend.cache import Cache, Counter
 from backend.config import Settings
 from backend.metrics import Metrics
 
@@ -40,9 +41,12 @@ class RateLimiter:
         metrics: Metrics,
         redis: Redis | None,
         *,
+        cache: Cache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`cache`: a cache on the same Redis, so a hit can carry its prefetch along."""
         self.metrics = metrics
+        self.cache = cache
         self._clock = clock
         self.shared: RedisStorage | None = None
         if redis is not None and settings.redis_url is not None:
@@ -60,12 +64,18 @@ class RateLimiter:
             on_change=lambda is_open: metrics.redis_degraded.labels("rate_limit").set(int(is_open)),
         )
 
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> Decision:
-        """Count one request against `item` for these identifiers."""
+    async def hit(
+        self,
+        item: RateLimitItem,
+        *identifiers: str,
+        prefetch: dict[str, str | None] | None = None,
+    ) -> Decision:
+        """Count one request against `item` for these identifiers; with `prefetch`, the
+        cache learns those scopes in the same Redis round trip (`Cache.prefetch`)."""
         now = self._clock()
         window = item.get_expiry()
         key = item.key_for(*identifiers, str(int(now // window)))
-        count = await self._incr(key, window)
+        count = await self._incr(key, window, prefetch)
         return Decision(
             allowed=count <= item.amount,
             limit=item.amount,
@@ -73,10 +83,15 @@ class RateLimiter:
             reset_after_s=max(1, math.ceil(window - now % window)),
         )
 
-    async def _incr(self, key: str, expiry: int) -> int:
+    async def _incr(self, key: str, expiry: int, prefetch: dict[str, str | None] | None) -> int:
         if self.shared is not None and self.breaker.allows():
             try:
-                count = await self.shared.incr(key, expiry)
+                count = None
+                if prefetch and self.cache is not None:
+                    counter = Counter(self.shared.bridge.prefixed_key(key), expiry)
+                    count = await self.cache.prefetch(prefetch, counter)
+                if count is None:
+                    count = await self.shared.incr(key, expiry)
             except (RedisError, OSError, TimeoutError) as exc:
                 self.breaker.failed(exc)
             else:

@@ -1,6 +1,7 @@
 """The clients the lifespan builds once and every request reaches through dependencies."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -35,3 +36,6 @@ class Resources:
     queue: JobQueue
     hub: EventHub
     caps: Caps
+    # Stateless services the hot paths share, built on first use (`api_v2.deps`): building
+    # one per request built its repositories' PyMongo collection objects every time.
+    services: dict[type, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Start the API the way the README does (one uvicorn worker) for a benchmark."""
+"""Start an app under uvicorn the way production does (uvloop, httptools) for a benchmark."""
 
 import os
 import subprocess
@@ -11,26 +11,34 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+API = "backend.main:app"
 
 
 @contextmanager
-def api_server(port: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yield the base URL of a running `uvicorn backend.main:app`, stopped on exit."""
+def api_server(
+    port: int,
+    env: dict[str, str] | None = None,
+    *,
+    app: str = API,
+    workers: int = 1,
+    cpus: str | None = None,
+    ready_path: str = "/readyz",
+) -> Iterator[str]:
+    """Yield the base URL of a running `uvicorn <app>`, stopped on exit.
+
+    `cpus` pins the server to those cores (`taskset -c`), so the load generator can have the
+    others; our API runs with the bounded HTTP protocol it is deployed with.
+    """
+    command = [
+        sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--no-access-log", "--no-proxy-headers",
+    ]  # fmt: skip
+    if app == API:
+        command += ["--http", "backend.http_protocol:BoundedHttpTools"]
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "backend.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--no-proxy-headers",
-        ],
+        command,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
@@ -41,13 +49,13 @@ def api_server(port: int, env: dict[str, str] | None = None) -> Iterator[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"API did not start: {process.stderr.read() if process.stderr else ''}"
+                    f"{app} did not start: {process.stderr.read() if process.stderr else ''}"
                 )
             time.sleep(0.2)
         yield base

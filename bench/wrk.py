@@ -49,9 +49,11 @@ def run_wrk(
     script_args: list[str] | None = None,
     headers: dict[str, str] | None = None,
     timeout_s: int = 2,
+    cpus: str | None = None,
+    max_duration_s: int = MAX_DURATION_S,
 ) -> Result:
     ensure_loopback(url)
-    duration_s = min(duration_s, MAX_DURATION_S)
+    duration_s = min(duration_s, max_duration_s)
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", f"--timeout={timeout_s}s",
         "--latency",
@@ -61,6 +63,8 @@ def run_wrk(
     if script is not None:
         command += ["-s", str(script)]
     command.append(url)
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
     if script_args:
         command += ["--", *script_args]
     text = subprocess.run(

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 
 from api_v2.deps import CurrentUser, Pagination, ProjectServiceDep
 from api_v2.rate_limits import DEFAULT_LIMIT
-from api_v2.routing import DocumentedRoute, problems
+from api_v2.routing import DocumentedRoute, JSONBytes, problems
 from backend.errors import NotFound, Unauthorized
 from backend.repositories.messages import Message
 from backend.repositories.projects import Project, ProjectFile
@@ -61,12 +61,13 @@ async def list_projects(
     paging: Pagination,
     sort: ProjectSort = "-updated_at",
     search: Annotated[str | None, Query(max_length=200)] = None,
-) -> Page[ProjectSummaryRead]:
+) -> Response:
     """Your projects, newest change first.
 
     `search` matches name and description as plain text (no patterns).
     """
-    return await projects.list(user.id, paging.page, paging.limit, sort, search or None)
+    page = await projects.list(user.id, paging.page, paging.limit, sort, search or None)
+    return JSONBytes(page)
 
 
 @router.post(

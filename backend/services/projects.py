@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 import anyio
 
-from backend.cache import Cache, CacheConfig, cached
+from backend.cache import Cache, CacheConfig, cached, cached_json
 from backend.config import Settings
 from backend.db import Mongo
 from backend.errors import AppError, Conflict, NotFound, PayloadTooLarge
@@ -175,13 +175,13 @@ class ProjectService:
         self.cache = cache
         self.caps = caps
 
-    @cached(CacheConfig.PROJECT_LIST, scope=lambda owner_id, **_: owner_scope(owner_id))
+    @cached_json(CacheConfig.PROJECT_LIST, scope=lambda owner_id, **_: owner_scope(owner_id))
     async def list(
         self, owner_id: str, page: int, limit: int, sort: str, search: str | None
     ) -> Page[ProjectSummaryRead]:
-        """A page of the owner's projects, without file contents.
+        """A page of the owner's projects, without file contents, as JSON.
 
-        Cached as the response shape itself, so a hit is parsed once and sent as is.
+        Cached as the response body itself, so a hit is sent as the bytes Redis holds.
         """
         items, total = await self.projects.page(
             owner_id, page=page, limit=limit, sort=sort, search=search

@@ -3960,7 +3960,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid or expired access token (`invalid_token`, `unauthorized`) */
+            /** @description Authentication required (`unauthorized`, `invalid_token`) */
             401: {
                 headers: {
                     "WWW-Authenticate"?: "Bearer";
@@ -3969,17 +3969,17 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "https://devora.dev/problems/invalid_token",
+                     *       "type": "https://devora.dev/problems/unauthorized",
                      *       "title": "…",
                      *       "status": 401,
                      *       "detail": "…",
-                     *       "code": "invalid_token",
+                     *       "code": "unauthorized",
                      *       "request_id": "5f0c…"
                      *     }
                      */
                     "application/problem+json": {
                         /** @enum {string} */
-                        code: "invalid_token" | "unauthorized";
+                        code: "unauthorized" | "invalid_token";
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
