@@ -317,6 +317,7 @@ class Cache:
 
     def __init__(self, settings: Settings, metrics: Metrics, redis: Redis | None) -> None:
         self.metrics = metrics
+        self.redis = redis
         self.is_shared = redis is not None
         self.backend: CacheBackend = (
             RedisCacheBackend(redis)
@@ -360,9 +361,9 @@ class Cache:
         self.breaker.succeeded()
         return True, result
 
-    async def prefetch(self, stems: dict[str, str | None], counter: Counter) -> int | None:
-        """Count `counter` and learn these scopes' versions (and stems' values) in one round
-        trip, for the rest of this request; None when Redis is not to be asked now."""
+    async def prefetch(self, stems: dict[str, str | None], counter: Counter | None) -> int | None:
+        """Count `counter` (if any) and learn these scopes' versions (and stems' values) in
+        one round trip, for the rest of this request; None when Redis is not asked now."""
         backend = self.backend
         if not isinstance(backend, RedisCacheBackend) or self._lost_invalidation:
             return None

@@ -85,7 +85,10 @@ class Settings(BaseSettings):
     # The cache's own Redis, free to evict (allkeys-lru); REDIS_URL when unset.
     cache_redis_url: SecretStr | None = None
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)
+    # Per process (each uvicorn worker and each job worker has its own pools): size them so
+    # replicas x workers x pool stays under the servers' limits (bench/RESULTS.md, #16).
     redis_max_connections: int = Field(default=100, ge=1, le=10_000)
+    mongodb_max_pool_size: int = Field(default=100, ge=1, le=10_000)
     # Unset outside production: a random secret is generated once and kept in
     # `DATA_DIR/jwt_secret`, so restarts keep sessions. Never a constant from the source.
     jwt_secret: SecretStr | None = None

@@ -64,6 +64,7 @@ class Mongo:
             # Not timeoutMS: client-side operation timeouts also stretch server selection
             # to their length, and a request must fail fast when MongoDB is gone.
             socketTimeoutMS=settings.mongodb_timeout_ms * 5,
+            maxPoolSize=settings.mongodb_max_pool_size,
         )
         self.db: AsyncDatabase[Document] = self.client.get_database(settings.mongodb_db)
         # Set once indexes exist and start-up data is in place (see main.prepare_database).

@@ -75,10 +75,7 @@ def build_resources(settings: Settings, metrics: Metrics) -> Resources:
         redis=redis,
         cache_redis=cache_redis,
         cache=cache,
-        # On one Redis, a signed-in request's count and cache lookups share a round trip.
-        rate_limiter=RateLimiter(
-            settings, metrics, redis, cache=cache if cache_redis is redis else None
-        ),
+        rate_limiter=RateLimiter(settings, metrics, redis, cache=cache),
         signer=TokenSigner(
             signing_secret(
                 settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,

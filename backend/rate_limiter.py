@@ -5,6 +5,8 @@ Windows are fixed and aligned to the clock (the window index is part of the key)
 and the exact reset time.
 """
 
+import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -44,9 +46,11 @@ class RateLimiter:
         cache: Cache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`cache`: a cache on the same Redis, so a hit can carry its prefetch along."""
+        """`cache`: the app's cache. On this Redis, a signed-in request's cache prefetch rides
+        in the same round trip as its count; on a Redis of its own, it runs beside it."""
         self.metrics = metrics
         self.cache = cache
+        self._shares_redis = cache is not None and redis is not None and cache.redis is redis
         self._clock = clock
         self.shared: RedisStorage | None = None
         if redis is not None and settings.redis_url is not None:
@@ -86,16 +90,41 @@ class RateLimiter:
     async def _incr(self, key: str, expiry: int, prefetch: dict[str, str | None] | None) -> int:
         if self.shared is not None and self.breaker.allows():
             try:
-                count = None
-                if prefetch and self.cache is not None:
-                    counter = Counter(self.shared.bridge.prefixed_key(key), expiry)
-                    count = await self.cache.prefetch(prefetch, counter)
-                if count is None:
-                    count = await self.shared.incr(key, expiry)
+                count = await self._shared_incr(key, expiry, prefetch)
             except (RedisError, OSError, TimeoutError) as exc:
                 self.breaker.failed(exc)
             else:
                 self.breaker.succeeded()
                 return count
+        elif prefetch:
+            await self._prefetch_alone(prefetch)
         self.metrics.rate_limit_local.inc()
         return await self.local.incr(key, expiry)
+
+    async def _shared_incr(
+        self, key: str, expiry: int, prefetch: dict[str, str | None] | None
+    ) -> int:
+        assert self.shared is not None
+        if not prefetch or self.cache is None:
+            return await self.shared.incr(key, expiry)
+        if self._shares_redis:
+            counter = Counter(self.shared.bridge.prefixed_key(key), expiry)
+            count = await self.cache.prefetch(prefetch, counter)
+            return count if count is not None else await self.shared.incr(key, expiry)
+        # Two Redis servers: both round trips at once. The prefetch stays in this task, where
+        # the versions it learns are kept for the rest of the request.
+        counting = asyncio.ensure_future(self.shared.incr(key, expiry))
+        try:
+            await self._prefetch_alone(prefetch)
+        except BaseException:
+            counting.cancel()
+            raise
+        return await counting
+
+    async def _prefetch_alone(self, prefetch: dict[str, str | None]) -> None:
+        """The cache's lookups without a count; its failure is the cache's (fail open)."""
+        if self.cache is None:
+            return
+        # A failure is recorded by the cache's breaker; the request reads through the source.
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await self.cache.prefetch(prefetch, None)

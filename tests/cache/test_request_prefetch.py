@@ -19,6 +19,7 @@ from backend.metrics import Metrics
 from backend.redis_client import create_redis
 from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.factories import PASSWORD, bearer, login, signed_up
+from tests.servers import RedisServer
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "Admin-Pass-1"
 
@@ -158,3 +159,30 @@ async def test_without_redis_nothing_is_prefetched(make_settings: Callable[..., 
         pages = [await client.get("/api/v2/projects", headers=auth) for _ in range(2)]
     assert [p.json()["meta"]["total"] for p in pages] == [1, 1]
     assert isinstance(pages[0], httpx.Response)
+
+
+async def test_with_a_cache_redis_of_its_own_the_lookups_run_beside_the_count(
+    make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    """Production runs the cache on a Redis of its own: one round trip to each, both at once,
+    and the near-cache still serves under the versions the cache's Redis gave."""
+    cache_server = RedisServer().start()
+    try:
+        settings = make_settings(**GENEROUS_LIMITS, cache_redis_url=cache_server.url)
+        async with open_client(create_app(settings)) as client:
+            _, auth = await signed_up(client)
+            await client.post("/api/v2/projects", json={"name": "One"}, headers=auth)
+            for _ in range(2):
+                assert (await client.get("/api/v2/projects", headers=auth)).status_code == 200
+            before = _commands(redis_url), _commands(cache_server.url)
+            response = await client.get("/api/v2/projects", headers=auth)
+            counts = _commands(redis_url) - before[0]
+            lookups = _commands(cache_server.url) - before[1]
+    finally:
+        cache_server.close()
+    assert response.status_code == 200 and response.json()["meta"]["total"] == 1
+    for delta in (counts, lookups):
+        for own in ("info", "hello"):
+            delta.pop(own, None)
+    assert counts["evalsha"] == 1 and "get" not in counts, counts  # the limits script alone
+    assert lookups["evalsha"] == 1 and lookups["get"] == 4 and "incrby" not in lookups, lookups
