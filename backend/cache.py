@@ -608,6 +608,29 @@ class _CachedCall:
         return scope, f"{self.entry.name}:{digest}"
 
 
+def _decorator(
+    entry: CacheEntry,
+    scope: Callable[..., str],
+    key: Callable[..., object] | None,
+    as_json: bool,
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        call = _CachedCall(entry, method, scope, key)
+
+        @functools.wraps(method)
+        async def wrapper(self: HasCache, *args: Any, **kwargs: Any) -> Any:
+            scope_name, digest = call.locate(self, *args, **kwargs)
+            fetch = self.cache.get_or_compute_json if as_json else self.cache.get_or_compute
+            return await fetch(
+                entry, scope_name, digest, lambda: method(self, *args, **kwargs), call.adapter
+            )
+
+        wrapper.cached_call = call  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
 def cached(
     entry: CacheEntry,
     *,
@@ -620,21 +643,7 @@ def cached(
     defaults to all of them, so every argument that changes the result is in it. The wrapper's
     `cached_call.stem(**arguments)` names the entry a call reads, for `Cache.prefetch`.
     """
-
-    def decorate(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        call = _CachedCall(entry, method, scope, key)
-
-        @functools.wraps(method)
-        async def wrapper(self: HasCache, *args: Any, **kwargs: Any) -> T:
-            scope_name, digest = call.locate(self, *args, **kwargs)
-            return await self.cache.get_or_compute(
-                entry, scope_name, digest, lambda: method(self, *args, **kwargs), call.adapter
-            )
-
-        wrapper.cached_call = call  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorate
+    return _decorator(entry, scope, key, as_json=False)
 
 
 def cached_json(
@@ -645,18 +654,4 @@ def cached_json(
 ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[bytes]]]:
     """`cached`, answering the JSON of the method's result: a hit is the stored bytes, so a
     handler can send it without parsing and re-serialising (`api_v2.routing.JSONBytes`)."""
-
-    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[bytes]]:
-        call = _CachedCall(entry, method, scope, key)
-
-        @functools.wraps(method)
-        async def wrapper(self: HasCache, *args: Any, **kwargs: Any) -> bytes:
-            scope_name, digest = call.locate(self, *args, **kwargs)
-            return await self.cache.get_or_compute_json(
-                entry, scope_name, digest, lambda: method(self, *args, **kwargs), call.adapter
-            )
-
-        wrapper.cached_call = call  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorate
+    return _decorator(entry, scope, key, as_json=True)
