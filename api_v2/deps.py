@@ -62,12 +62,23 @@ async def get_settings(resources: ResourcesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _users(resources: Resources) -> UserService:
-    found = resources.services.get(UserService)
+S = typing.TypeVar("S")
+
+
+def _shared(resources: Resources, kind: type[S], build: Callable[[Resources], S]) -> S:
+    """The process's one `kind` service, built on first use (services hold no request state)."""
+    found = resources.services.get(kind)
     if found is None:
-        found = UserService(UserRepository(resources.mongo.db), resources.cache)
-        resources.services[UserService] = found
-    return typing.cast(UserService, found)
+        found = resources.services[kind] = build(resources)
+    return typing.cast(S, found)
+
+
+def _new_users(resources: Resources) -> UserService:
+    return UserService(UserRepository(resources.mongo.db), resources.cache)
+
+
+def _users(resources: Resources) -> UserService:
+    return _shared(resources, UserService, _new_users)
 
 
 async def user_service(request: Request) -> UserService:
@@ -159,20 +170,20 @@ async def admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
+def _new_projects(resources: Resources) -> ProjectService:
+    db = resources.mongo.db
+    return ProjectService(
+        projects=ProjectRepository(db),
+        messages=MessageRepository(db),
+        users=UserRepository(db),
+        mongo=resources.mongo,
+        cache=resources.cache,
+        caps=resources.caps,
+    )
+
+
 async def project_service(request: Request) -> ProjectService:
-    resources = resources_of(request)
-    found = resources.services.get(ProjectService)
-    if found is None:
-        db = resources.mongo.db
-        found = resources.services[ProjectService] = ProjectService(
-            projects=ProjectRepository(db),
-            messages=MessageRepository(db),
-            users=UserRepository(db),
-            mongo=resources.mongo,
-            cache=resources.cache,
-            caps=resources.caps,
-        )
-    return typing.cast(ProjectService, found)
+    return _shared(resources_of(request), ProjectService, _new_projects)
 
 
 ProjectServiceDep = Annotated[ProjectService, Depends(project_service)]
