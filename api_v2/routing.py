@@ -14,6 +14,7 @@ from starlette.types import Scope
 
 from api_v2.deps import IMPLIED_PROBLEMS
 from api_v2.rate_limits import RateLimit
+from api_v2.solver import lean_app
 from backend.errors import PROBLEM_MEDIA_TYPE, AppError, PayloadTooLarge, ValidationFailed
 from schemas.common import Problem, ValidationProblem, problem_example
 
@@ -127,6 +128,7 @@ class DocumentedRoute(APIRoute):
             said = [text for text in said if text not in self.description]
             self.description = "\n\n".join(filter(None, [self.description, *said]))
             self.responses = {**self.responses, **copy.deepcopy(RATE_LIMITED_RESPONSE)}
+        self.app = lean_app(self, self.app) or self.app
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         """Starlette tries every route in order with a regex; most are refused here by a
