@@ -12,6 +12,7 @@ same cache keys, the same validation (each field's own `validate`) and the same
 FastAPI's own handler.
 """
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable
 from copy import deepcopy
@@ -32,6 +33,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 Values = dict[str, Any]
 
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+_UNSET = object()
+
+
 @dataclass(frozen=True, slots=True)
 class _Param:
     """One scalar parameter: where to read it, and how FastAPI would report it."""
@@ -40,18 +45,36 @@ class _Param:
     lookup: str
     loc: tuple[str, str]
     required: bool
+    # FastAPI validates a missing parameter's default as it would a value; an immutable
+    # default validates to the same thing every time, so that is done once, here.
+    default: Any = _UNSET
+
+    @classmethod
+    def of(cls, field: ModelField, kind: str) -> "_Param":
+        alias = get_validation_alias(field)
+        param = cls(field, alias, (kind, alias), field.field_info.is_required())
+        if param.required or not isinstance(field.default, _IMMUTABLE):
+            return param
+        default, errors = (None, []) if field.default is None else param._validate(field.default)
+        return param if errors else dataclasses.replace(param, default=default)
+
+    def _validate(self, raw: Any, values: Values | None = None) -> tuple[Any, list[Any]]:
+        return self.field.validate(raw, values or {}, loc=self.loc)  # type: ignore[no-any-return]
 
     def read(self, received: Any, values: Values, errors: list[Any]) -> None:
         raw = received.get(self.lookup)
         if raw is None:
+            if self.default is not _UNSET:
+                values[self.field.name] = self.default
+                return
             if self.required:
                 errors.append(get_missing_field_error(loc=self.loc))
                 return
-            raw = deepcopy(self.field.default)  # FastAPI validates a default as it would a value
+            raw = deepcopy(self.field.default)
             if raw is None:
                 values[self.field.name] = None
                 return
-        value, found = self.field.validate(raw, values, loc=self.loc)
+        value, found = self._validate(raw, values)
         if found:
             errors.extend(found)
         else:
@@ -73,8 +96,7 @@ def _params(fields: list[ModelField], kind: str) -> list[_Param] | None:
     for field in fields:
         if not _is_scalar(field):
             return None
-        alias = get_validation_alias(field)
-        params.append(_Param(field, alias, (kind, alias), field.field_info.is_required()))
+        params.append(_Param.of(field, kind))
     return params
 
 

@@ -22,7 +22,6 @@ import contextvars
 import functools
 import hashlib
 import inspect
-import json
 import secrets
 import time
 import typing
@@ -31,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
 
+import orjson
 import structlog
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from backend.breaker import CircuitBreaker
 from backend.config import Settings
 from backend.metrics import Metrics
+from backend.unique_ids import UniqueIds
 
 log = structlog.get_logger("devora.cache")
 
@@ -139,6 +140,7 @@ class RedisCacheBackend:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._lookup = redis.register_script(_LOOKUP)
+        self._tokens = UniqueIds(prefix_chars=8)
 
     async def lookup(self, scope: str, stem: str) -> tuple[str, bytes | None]:
         _, found = await self.lookup_many({scope: stem})
@@ -153,7 +155,7 @@ class RedisCacheBackend:
             keys=[counter.key if counter else "", EPOCH_KEY, *map(_version_key, scopes)],
             args=[
                 counter.window_s if counter else 0,
-                secrets.token_hex(8),
+                self._tokens.new(),  # used only where a version is missing
                 VERSION_TTL_S,
                 *(f"cache:{{{scope}}}:{stem}" if stem else "" for scope, stem in stems.items()),
             ],
@@ -560,8 +562,9 @@ S = TypeVar("S", bound=HasCache)
 
 
 def _digest(key_value: object) -> str:
-    text = json.dumps(key_value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    # orjson: every signed-in request digests two calls, and `json.dumps` cost ~8 µs each.
+    text = orjson.dumps(key_value, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 class _CachedCall:

@@ -2,12 +2,27 @@
 
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import orjson
 import structlog
 
 from backend.config import LogFormat, Settings
+
+
+# The id of the request being served, set by the edge middleware: one ContextVar is a tenth of
+# structlog's bind/unbind pair, which every request paid.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def _add_request_id(
+    _logger: object, _method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
 
 
 def configure_logging(settings: Settings) -> None:
@@ -29,6 +44,7 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -60,7 +76,7 @@ class AccessLog:
         if not self.enabled:
             return
         if self._out is None:
-            self._log.info("request", **fields)  # the request id is bound in the context
+            self._log.info("request", **fields)  # the request id comes from REQUEST_ID
             return
         line = {
             "event": "request",

@@ -6,11 +6,8 @@ body (HTTP/1.1 has none without `Content-Length` or `Transfer-Encoding`). One la
 three on the common path: a signed-in `GET` from a server pays for neither.
 """
 
-import itertools
-import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,8 +18,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.errors import AppError, InternalError, PayloadTooLarge, problem_response
-from backend.logs import AccessLog
+from backend.logs import REQUEST_ID, AccessLog
 from backend.metrics import UNMATCHED_ROUTE, Metrics
+from backend.unique_ids import UniqueIds
 
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -36,23 +34,7 @@ def request_id_of(scope: Scope) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class _RequestIds:
-    """Unique across processes without a random read per request: a random prefix per
-    process (a forked child draws its own) and a counter."""
-
-    def __init__(self) -> None:
-        self.reset()
-        os.register_at_fork(after_in_child=self.reset)
-
-    def reset(self) -> None:
-        self.prefix = uuid.uuid4().hex[:16]
-        self.counter = itertools.count(1)
-
-    def new(self) -> str:
-        return f"{self.prefix}{next(self.counter):016x}"
-
-
-_request_ids = _RequestIds()
+_request_ids = UniqueIds()
 
 
 def _request_id(incoming: bytes | None) -> str:
@@ -143,7 +125,7 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = REQUEST_ID.set(request_id)
         try:
             declared = int(length) if length is not None and length.isdigit() else None
             if declared is not None and declared > self.max_body_bytes:
@@ -163,7 +145,7 @@ class RequestContextMiddleware:
                 await self._reject(InternalError(), scope, receive, send_with_headers)
         finally:
             self._record(scope, status, time.perf_counter() - started_at)
-            structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_ID.reset(bound)
 
     async def _reject(self, error: AppError, scope: Scope, receive: Receive, send: Send) -> None:
         await problem_response(error, request_id_of(scope))(scope, receive, send)
