@@ -59,7 +59,7 @@ class _Param:
         return param if errors else dataclasses.replace(param, default=default)
 
     def _validate(self, raw: Any, values: Values | None = None) -> tuple[Any, list[Any]]:
-        return self.field.validate(raw, values or {}, loc=self.loc)  # type: ignore[no-any-return]
+        return self.field.validate(raw, values or {}, loc=self.loc)
 
     def read(self, received: Any, values: Values, errors: list[Any]) -> None:
         raw = received.get(self.lookup)

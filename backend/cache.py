@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from backend.breaker import CircuitBreaker
 from backend.config import Settings
 from backend.metrics import Metrics
+from backend.redis_batch import ScriptBatcher
 from backend.unique_ids import UniqueIds
 
 log = structlog.get_logger("devora.cache")
@@ -139,7 +140,7 @@ def _text(value: bytes | str) -> str:
 class RedisCacheBackend:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self._lookup = redis.register_script(_LOOKUP)
+        self._lookup = ScriptBatcher(redis, redis.register_script(_LOOKUP))
         self._tokens = UniqueIds(prefix_chars=8)
 
     async def lookup(self, scope: str, stem: str) -> tuple[str, bytes | None]:
@@ -152,8 +153,8 @@ class RedisCacheBackend:
         """Count `counter`, then each scope's key suffix and the value of its stem (if any)."""
         scopes = list(stems)
         reply = await self._lookup(
-            keys=[counter.key if counter else "", EPOCH_KEY, *map(_version_key, scopes)],
-            args=[
+            [counter.key if counter else "", EPOCH_KEY, *map(_version_key, scopes)],
+            [
                 counter.window_s if counter else 0,
                 self._tokens.new(),  # used only where a version is missing
                 VERSION_TTL_S,

@@ -10,7 +10,6 @@ import structlog
 
 from backend.config import LogFormat, Settings
 
-
 # The id of the request being served, set by the edge middleware: one ContextVar is a tenth of
 # structlog's bind/unbind pair, which every request paid.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
