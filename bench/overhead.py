@@ -204,7 +204,7 @@ def main() -> None:
         if "uncached" in parts:
             _uncached(bench, env, mongo_url, auth, project_id)
         if "soak" in parts:
-            _soak(bench, env, tmp, token, project_id)
+            _soak(bench, env, tmp)
     bench.say()
 
 
@@ -269,12 +269,15 @@ def _uncached(
         bench.say(f"- {full.name}: {full.requests_per_s / empty.requests_per_s:.0%} of the empty")
 
 
-def _soak(bench: Bench, env: dict[str, str], tmp: Path, token: str, project_id: str) -> None:
-    script = tmp / "soak.lua"
-    script.write_text(MIX_SCRIPT.format(project_id=project_id, token=token))
+def _soak(bench: Bench, env: dict[str, str], tmp: Path) -> None:
     samples: list[tuple[float, float]] = []
     port = free_port()
     with api_server(port, env, cpus=SERVER_CPU) as base:
+        # A token of its own, issued now: one from the start of a full run expires (15 min)
+        # before the soak ends, and the rest of the soak would measure 401s.
+        token, project_id, _ = _seed(base)
+        script = tmp / "soak.lua"
+        script.write_text(MIX_SCRIPT.format(project_id=project_id, token=token))
         pid = _listening_pid(port)
         started = time.monotonic()
         stop = threading.Event()
