@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CLIENT := clients/typescript
 
-.PHONY: run test lint format openapi client golden bench system-deps clean clean-data
+.PHONY: run test lint format openapi client golden bench chaos system-deps clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,10 @@ bench: $(VENV)/.dev $(DB_VENV)/.installed
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.jobs
 	$(BIN)/python -m bench.agentic
+
+# About 3 minutes: each fault under a mixed load, then everything read back (bench/chaos.py).
+chaos: $(VENV)/.dev $(DB_VENV)/.installed system-deps
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) $(DB_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """`python -m backend worker`: run generation jobs from the Redis queue until told to stop.
 
+Redis going away pauses taking messages; the worker listens again once it is back.
 SIGTERM or SIGINT stops taking messages, waits up to `WORKER_SHUTDOWN_TIMEOUT_S` for the jobs
 in hand, then cancels the rest, which put themselves back in the queue. The reaper (stale
 heartbeats → retry once, then `worker_lost`) runs in every worker; its updates are
@@ -11,6 +12,7 @@ import contextlib
 import signal
 
 import structlog
+from redis.exceptions import RedisError
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
@@ -22,6 +24,37 @@ from backend.metrics import Metrics
 from backend.services.generation import GenerationService, generation_service
 
 log = structlog.get_logger("devora.worker")
+
+QUEUE_RETRY_MAX_S = 5.0
+
+
+async def listen_until_stopped(receiver: Receiver, stop: asyncio.Event) -> None:
+    """Take messages until `stop`. An unreachable Redis pauses this, never ends it: the
+    worker listens again (backing off to `QUEUE_RETRY_MAX_S`) once Redis answers, and the
+    jobs it already runs carry on meanwhile (they need MongoDB, not Redis)."""
+    loop = asyncio.get_running_loop()
+    delay = 0.5
+    while not stop.is_set():
+        started = loop.time()
+        try:
+            await receiver.listen(stop)
+            return
+        except Exception as exc:
+            if not _queue_unreachable(exc):
+                raise
+            if loop.time() - started > 10 * QUEUE_RETRY_MAX_S:
+                delay = 0.5  # it had been listening for a while: a new outage starts short
+            log.error("queue_unreachable", error=str(exc), retry_in_s=delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, QUEUE_RETRY_MAX_S)
+
+
+def _queue_unreachable(exc: BaseException) -> bool:
+    """A Redis or network error, alone or grouped by the receiver's task group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_queue_unreachable(inner) for inner in exc.exceptions)
+    return isinstance(exc, RedisError | OSError)
 
 
 async def run_worker(settings: Settings, concurrency: int | None = None) -> None:
@@ -50,7 +83,7 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
     reaper = asyncio.create_task(reap_forever(service, queue, settings), name="reaper")
     log.info("worker_started", concurrency=concurrency or settings.worker_concurrency)
     try:
-        await receiver.listen(stop)
+        await listen_until_stopped(receiver, stop)
     finally:
         reaper.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -23,11 +23,13 @@ def api_server(
     workers: int = 1,
     cpus: str | None = None,
     ready_path: str = "/readyz",
+    log: Path | None = None,
 ) -> Iterator[str]:
     """Yield the base URL of a running `uvicorn <app>`, stopped on exit.
 
     `cpus` pins the server to those cores (`taskset -c`), so the load generator can have the
-    others; our API runs with the bounded HTTP protocol it is deployed with.
+    others; our API runs with the bounded HTTP protocol it is deployed with. `log`: a file
+    for everything the server prints (else only a failed start's error output is kept).
     """
     command = [
         sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
@@ -37,12 +39,13 @@ def api_server(
         command += ["--http", "backend.http_protocol:BoundedHttpTools"]
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
+    output = log.open("ab") if log is not None else None
     process = subprocess.Popen(
         command,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=output or subprocess.DEVNULL,
+        stderr=output or subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -62,3 +65,5 @@ def api_server(
     finally:
         process.terminate()
         process.wait(timeout=20)
+        if output is not None:
+            output.close()

@@ -250,24 +250,44 @@ class JobRunner:
         """Shutting down mid-job: the job goes back to the queue for another runner."""
         if await service.jobs.requeue(job, "requeued"):
             await service.emit(job, "status", {"status": "queued"})
-            try:
-                await self.queue.enqueue(job)
-            except QueueUnavailable:
-                # Still queued in MongoDB: the next process's recovery or a redelivery of
-                # the original message picks it up.
-                log.warning("job_requeue_not_enqueued", job_id=job.id)
+            await send_or_mark(service, self.queue, job)
             log.info("job_requeued", job_id=job.id)
+
+
+async def send_or_mark(service: GenerationService, queue: JobQueue, job: Job) -> None:
+    """Hand a job that is queued in MongoDB to the queue; while the queue is unreachable, mark
+    it so that a reaper sends it once Redis is back (`resend_unsent`)."""
+    try:
+        await queue.enqueue(job)
+    except QueueUnavailable:
+        await service.jobs.mark_unsent(job)
+        log.warning("job_not_enqueued", job_id=job.id)
+
+
+async def resend_unsent(service: GenerationService, queue: JobQueue) -> int:
+    """Send the messages an outage kept from the queue; a job sent twice is run once (its
+    claim is conditional), a job never sent would wait forever."""
+    sent = 0
+    for job in await service.jobs.unsent():
+        try:
+            await queue.enqueue(job)
+        except QueueUnavailable:
+            return sent  # still unreachable: the next round tries again
+        await service.jobs.mark_sent(job)
+        sent += 1
+    return sent
 
 
 async def reap_once(service: GenerationService, queue: JobQueue, settings: Settings) -> int:
     """Jobs whose runner stopped beating: retried once, then failed with `worker_lost`."""
+    await resend_unsent(service, queue)
     before = utcnow() - timedelta(seconds=settings.job_stale_after_s)
     reaped = 0
     for job in await service.jobs.stale(before):
         if job.attempts < settings.job_max_attempts:
             if await service.jobs.requeue(job, "retrying"):
                 await service.emit(job, "status", {"status": "queued"})
-                await queue.enqueue(job)
+                await send_or_mark(service, queue, job)
                 log.warning("job_retried", job_id=job.id, attempt=job.attempts)
         else:
             await service.end(

@@ -8,7 +8,7 @@ from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import utcnow
+from backend.repositories.base import insert_new, utcnow
 
 COLLECTION = "audit_log"
 INDEXES = [IndexModel([("at", DESCENDING), ("_id", DESCENDING)], name="newest")]
@@ -36,12 +36,12 @@ class AuditRepository:
         session: AsyncClientSession | None = None,
     ) -> Any:
         """Append an entry; its id."""
-        result = await self.collection.insert_one(
+        return await insert_new(
+            self.collection,
             {"actor_id": actor_id, "action": action, "target": target, "at": utcnow(),
              "details": details},
-            session=session,
+            session,
         )  # fmt: skip
-        return result.inserted_id
 
     async def completed(self, entry_id: Any, after: dict[str, Any]) -> None:
         """Add what the announced write left behind."""

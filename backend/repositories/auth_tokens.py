@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from backend.errors import Conflict
-from backend.repositories.base import utcnow
+from backend.repositories.base import insert_new, utcnow
 
 REFRESH_TOKENS = "refresh_tokens"
 ACTION_TOKENS = "action_tokens"
@@ -71,7 +71,8 @@ class RefreshTokenRepository:
         self, token_hash: str, user_id: str, family_id: str, token_version: int, ttl: timedelta
     ) -> None:
         now = utcnow()
-        await self.collection.insert_one(
+        await insert_new(
+            self.collection,
             {
                 "token_hash": token_hash,
                 "user_id": user_id,
@@ -81,7 +82,7 @@ class RefreshTokenRepository:
                 "expires_at": now + ttl,
                 "used_at": None,
                 "revoked_at": None,
-            }
+            },
         )
 
     async def spend(self, token_hash: str) -> RefreshToken | None:
@@ -120,7 +121,8 @@ class ActionTokenRepository:
 
     async def create(self, token_hash: str, user_id: str, purpose: Purpose, ttl: timedelta) -> None:
         now = utcnow()
-        await self.collection.insert_one(
+        await insert_new(
+            self.collection,
             {
                 "token_hash": token_hash,
                 "user_id": user_id,
@@ -128,7 +130,7 @@ class ActionTokenRepository:
                 "created_at": now,
                 "expires_at": now + ttl,
                 "used_at": None,
-            }
+            },
         )
 
     async def consume(self, token_hash: str, purpose: Purpose) -> str | None:
@@ -158,8 +160,8 @@ class OAuthStateRepository:
         self.collection = db[OAUTH_STATES]
 
     async def create(self, state_hash: str, state: OAuthState, ttl: timedelta) -> None:
-        await self.collection.insert_one(
-            {"_id": state_hash, **state.model_dump(), "expires_at": utcnow() + ttl}
+        await insert_new(
+            self.collection, {"_id": state_hash, **state.model_dump(), "expires_at": utcnow() + ttl}
         )
 
     async def take(self, state_hash: str) -> OAuthState | None:
@@ -186,14 +188,15 @@ class OAuthIdentityRepository:
         `email_verified`: whether the provider vouched for the email it gave; a link without
         that proof is dropped when someone proves the mailbox (a password reset)."""
         try:
-            await self.collection.insert_one(
+            await insert_new(
+                self.collection,
                 {
                     "provider": provider,
                     "subject": subject,
                     "user_id": user_id,
                     "email_verified": email_verified,
                     "created_at": utcnow(),
-                }
+                },
             )
         except DuplicateKeyError:
             raise Conflict("This identity is linked to another account") from None

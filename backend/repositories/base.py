@@ -5,6 +5,7 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.errors import DuplicateKeyError
 
 
 def object_id(value: str) -> ObjectId | None:
@@ -15,6 +16,27 @@ def object_id(value: str) -> ObjectId | None:
         return ObjectId(value)
     except (InvalidId, TypeError):
         return None
+
+
+async def insert_new(collection: Any, doc: dict[str, Any], session: Any = None) -> Any:
+    """Insert `doc` under an `_id` chosen here (a new ObjectId unless it has one) and return it.
+
+    A duplicate-key error for a document whose `_id` is already stored can only be this very
+    insert, applied by an attempt whose acknowledgement was lost: the driver retried it after
+    the server restarted and forgot the first attempt. That is the success it is (which index
+    the server names varies: the email's as often as the `_id`'s). Any other duplicate (an
+    email taken by someone else) is raised. In a transaction a retry re-runs the whole
+    transaction, whose first attempt was aborted, so there a duplicate is always raised.
+    """
+    doc.setdefault("_id", ObjectId())
+    try:
+        await collection.insert_one(doc, session=session)
+    except DuplicateKeyError:
+        if session is not None:
+            raise
+        if await collection.find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
+            raise
+    return doc["_id"]
 
 
 def utcnow() -> datetime:

@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import count_by, count_by_day, object_id, utcnow
+from backend.repositories.base import count_by, count_by_day, insert_new, object_id, utcnow
 from schemas.generation_schemas import JobError, JobResult, Usage
 
 JOBS = "generation_jobs"
@@ -140,7 +140,7 @@ class JobRepository:
             "finished_at": None,
             "reverted_at": None,
         }
-        await self.jobs.insert_one(doc, session=session)
+        await insert_new(self.jobs, doc, session)
         return _job(doc)
 
     async def get(self, owner_id: str, job_id: str, session: Session = None) -> Job | None:
@@ -282,6 +282,20 @@ class JobRepository:
         cursor = self.jobs.find({"status": "queued"}).limit(limit)
         return [_job(doc) for doc in await cursor.to_list(length=limit)]
 
+    async def mark_unsent(self, job: Job) -> None:
+        """The job is queued here but its message never reached the queue (Redis was down)."""
+        await self.jobs.update_one(
+            {"_id": ObjectId(job.id), "status": "queued"}, {"$set": {"unsent": True}}
+        )
+
+    async def unsent(self, limit: int = 100) -> list[Job]:
+        """Queued jobs whose message must be sent again (`status_heartbeat`, by its prefix)."""
+        cursor = self.jobs.find({"status": "queued", "unsent": True}).limit(limit)
+        return [_job(doc) for doc in await cursor.to_list(length=limit)]
+
+    async def mark_sent(self, job: Job) -> None:
+        await self.jobs.update_one({"_id": ObjectId(job.id)}, {"$unset": {"unsent": ""}})
+
     async def count_queued(self) -> int:
         return await self.jobs.count_documents({"status": "queued"})
 
@@ -347,9 +361,10 @@ class JobRepository:
     async def append_event(
         self, job_id: str, seq: int, kind: str, data: dict[str, Any], session: Session = None
     ) -> Event:
-        await self.events.insert_one(
+        await insert_new(
+            self.events,
             {"job_id": job_id, "seq": seq, "type": kind, "data": data, "at": utcnow()},
-            session=session,
+            session,
         )
         return Event(seq=seq, type=kind, data=data)
 

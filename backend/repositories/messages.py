@@ -8,7 +8,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import utcnow
+from backend.repositories.base import insert_new, utcnow
 
 COLLECTION = "messages"
 INDEXES = [
@@ -46,7 +46,7 @@ class MessageRepository:
             "content": content,
             "created_at": utcnow(),
         }
-        doc["_id"] = (await self.collection.insert_one(doc, session=session)).inserted_id
+        await insert_new(self.collection, doc, session)
         return _message(doc)
 
     async def latest(self, project_id: str, limit: int) -> list[Message]:

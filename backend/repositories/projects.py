@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import count_by, object_id, utcnow
+from backend.repositories.base import count_by, insert_new, object_id, utcnow
 
 COLLECTION = "projects"
 INDEXES = [
@@ -136,7 +136,7 @@ class ProjectRepository:
             "created_at": now,
             "updated_at": now,
         }
-        doc["_id"] = (await self.collection.insert_one(doc, session=session)).inserted_id
+        await insert_new(self.collection, doc, session)
         return _project(doc)
 
     async def count_by_owner(self, owner_ids: list[str]) -> dict[str, int]:

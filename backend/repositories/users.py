@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from backend.errors import EmailTaken
-from backend.repositories.base import count_by_day, object_id, utcnow
+from backend.repositories.base import count_by_day, insert_new, object_id, utcnow
 
 COLLECTION = "users"
 INDEXES = [
@@ -107,10 +107,9 @@ class UserRepository:
             "project_count": 0,
         }
         try:
-            result = await self.collection.insert_one(doc)
+            await insert_new(self.collection, doc)
         except DuplicateKeyError:
             raise EmailTaken() from None
-        doc["_id"] = result.inserted_id
         return _to_user(doc)
 
     async def get(self, user_id: str) -> User | None:

@@ -14,7 +14,7 @@ from backend.main import create_app
 from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.factories import signed_up
 from tests.generation.conftest import FAST_JOBS, JOBS, Worker, big_spec, events, submit
-from tests.servers import ThreadedServer
+from tests.servers import RedisServer, ThreadedServer
 
 
 @pytest.fixture
@@ -131,3 +131,75 @@ async def test_a_worker_stopping_gracefully_hands_its_job_back(
     assert done["result"]["files"]
     kinds = [e["event"] for e in await events(api, alice, job["id"])]
     assert kinds.count("done") == 1 and "error" not in kinds
+
+
+@pytest.fixture
+def durable_redis() -> Iterator[RedisServer]:
+    """A Redis of its own that keeps the queue across a `kill -9` (append-only, fsync always),
+    as a production Redis holding a queue does."""
+    server = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
+    yield server
+    server.close()
+
+
+def _kill(redis: RedisServer) -> None:
+    assert redis.process is not None
+    redis.process.kill()
+    redis.process.wait(10)
+    redis.process = None
+
+
+async def test_a_worker_outlives_a_redis_outage_and_takes_jobs_again(
+    make_settings: Callable[..., Settings],
+    durable_redis: RedisServer,
+    workers: Callable[..., Worker],
+) -> None:
+    settings = make_settings(redis_url=durable_redis.url, **GENEROUS_LIMITS, **FAST_JOBS)
+    worker = workers(settings)
+    async with open_client(create_app(settings)) as api:
+        _, alice = await signed_up(api)
+        before = (await submit(api, alice, key="before")).json()
+        assert (await wait_for(api, alice, before["id"], _ended))["status"] == "succeeded"
+        _kill(durable_redis)
+        await asyncio.sleep(3)  # the worker's stream read fails, again and again
+        durable_redis.start()
+        after = await _submitted_once_redis_answers(api, alice)
+        ended = await wait_for(api, alice, after["id"], _ended, timeout=60)
+    assert worker.process.poll() is None, worker.said()
+    assert ended["status"] == "succeeded", ended
+    assert "queue_unreachable" in worker.said()
+
+
+async def test_a_job_put_back_while_redis_is_down_is_sent_once_it_returns(
+    make_settings: Callable[..., Settings],
+    durable_redis: RedisServer,
+    workers: Callable[..., Worker],
+) -> None:
+    settings = make_settings(redis_url=durable_redis.url, **GENEROUS_LIMITS, **FAST_JOBS)
+    async with open_client(create_app(settings)) as api:
+        _, alice = await signed_up(api)
+        job = (await submit(api, alice, big_spec())).json()
+        first = workers(settings)
+        await wait_for(api, alice, job["id"], designing)
+        _kill(durable_redis)
+        said = first.stop()  # puts the job back: queued in MongoDB, but no message can be sent
+        assert "job_not_enqueued" in said
+        durable_redis.start()
+        workers(settings)  # its reaper sends the message; it (or another) runs the job
+        ended = await wait_for(api, alice, job["id"], _ended)
+    assert ended["status"] == "succeeded", ended
+
+
+async def _submitted_once_redis_answers(api: httpx.AsyncClient, headers: dict[str, str]) -> Any:
+    """The API answers 503 until its own Redis client reconnects; a client tries again."""
+    for _ in range(100):
+        response = await submit(api, headers, key="after")
+        if response.status_code != 503:
+            assert response.status_code == 202, response.text
+            return response.json()
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the API never took the job: {response.text}")
+
+
+def _ended(job: Any) -> bool:
+    return job["status"] not in ("queued", "running")

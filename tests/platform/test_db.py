@@ -9,12 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import ASCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from backend.config import NO_DATABASE, Settings, load_settings
 from backend.db import Mongo
 from backend.repositories import INDEXES
+from backend.repositories.base import insert_new
 from tests.factories import PASSWORD, bearer, login, register
 from tests.query_plans import collection_scans, recorded_commands
 
@@ -142,3 +143,23 @@ def test_a_collection_scan_is_reported(mongo_url: str) -> None:
         finally:
             client.drop_database("plans_probe")
     assert len(scans) == 1
+
+
+async def test_an_insert_whose_acknowledgement_was_lost_is_the_success_it_is(
+    mongo_url: str, database_names: list[str]
+) -> None:
+    """A retried insert that finds its own `_id` already stored (the first attempt landed,
+    its acknowledgement did not) succeeds; a duplicate on another unique key still raises."""
+    database_names.append("test_insert_new")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    try:
+        users = client["test_insert_new"]["users"]
+        await users.create_index("email", unique=True)
+        doc = {"email": "a@example.com"}
+        first = await insert_new(users, doc)
+        assert await insert_new(users, dict(doc)) == first  # the same insert, retried
+        assert await users.count_documents({}) == 1
+        with pytest.raises(DuplicateKeyError):
+            await insert_new(users, {"email": "a@example.com"})  # another insert: refused
+    finally:
+        await client.close()

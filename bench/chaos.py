@@ -1,0 +1,475 @@
+"""`make chaos` (issue #17): kill what the API stands on while a mixed load runs, then count.
+
+Everything is a real process on loopback: `secantusd-py` on disk with `--sync-on-commit` (as
+`make run` starts it), `redis-server` with an append-only file synced on every write (as a
+production Redis keeping a queue), the API under uvicorn, two `python -m backend worker`
+processes and the suite's scripted OpenAI-compatible server. Throughout each scenario a load of
+`--clients` clients reads and writes projects (each client its own, so the last acknowledged
+name of each is known), logs in and submits jobs. Every answer is tallied by the phase it
+started in: before the fault, during it, after recovery.
+
+Scenarios (each on the same stack, one after the other):
+- redis: `kill -9` of redis-server, restarted 10 s later from its append-only file;
+- database: `kill -9` of secantusd-py, restarted 8 s later on the same data;
+- worker: `kill -9` of one worker while jobs run, a new worker started 3 s later;
+- llm: the model server answers every call with a 500; agentic jobs run meanwhile.
+
+After each: every acknowledged project is read back (by id, and through the cached list) and
+must carry its last acknowledged name; every accepted job must end (none left queued or
+running); each user's quota must count exactly the jobs that did not fail or get canceled.
+
+With `--soak N`, last: the same load for N seconds with no fault, sampling the API process's
+RSS, open files and connections to Redis and the database every 10 s.
+
+Usage: python -m bench.chaos [--clients 16] [--only redis database worker llm] [--soak 600]
+"""
+
+import argparse
+import asyncio
+import itertools
+import os
+import platform
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from backend.dev import local_url, start_secantusd, wait_for_mongodb
+from bench.jobs import spec
+from bench.overhead import _listening_pid
+from bench.server import ROOT, api_server
+from tests.llm_server import ScriptedLLM
+from tests.servers import RedisServer, free_port, wait_for_port
+
+PASSWORD = "Chaos-Passw0rd!"
+REQUEST_TIMEOUT_S = 10.0  # an answer slower than this counts as a hang
+JOB_END_TIMEOUT_S = 180.0
+
+
+@dataclass
+class Outcome:
+    """What one scenario's load met, by phase."""
+
+    answers: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # phase, op, status
+    slowest_s: Counter[str] = field(default_factory=Counter)  # phase -> slowest answer
+    first_write_after_s: float | None = None
+
+    def count(self, phase: str, status: str | None = None, op: str | None = None) -> int:
+        return sum(
+            n
+            for (p, o, s), n in self.answers.items()
+            if p == phase and (status is None or s == status) and (op is None or o == op)
+        )
+
+    def server_errors(self) -> Counter[str]:
+        return Counter(
+            {
+                f"{s} {o}": n
+                for (_, o, s), n in self.answers.items()
+                if s.startswith("5") or s in ("hung", "refused")
+            }
+        )
+
+
+class Client:
+    """One user of the load: its own projects, so the last acknowledged name of each is known."""
+
+    def __init__(self, http: httpx.AsyncClient, headers: dict[str, str], email: str) -> None:
+        self.http = http
+        self.headers = headers
+        self.email = email
+        self.names: dict[str, str] = {}  # project id -> last acknowledged name
+        self.jobs: list[str] = []
+        self.counter = itertools.count()
+
+
+class Load:
+    """Clients looping over a mix of operations until told to stop; answers go to `outcome`."""
+
+    def __init__(self, clients: list[Client], *, agentic: bool = False) -> None:
+        self.clients = clients
+        self.agentic = agentic
+        self.phase = "before"
+        self.fault_ended_at: float | None = None
+        self.outcome = Outcome()
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._loop(c) for c in self.clients))
+
+    async def _loop(self, client: Client) -> None:
+        ops: list[tuple[Callable[[Client], Any], int]] = [
+            (self._read, 60), (self._create, 15), (self._rename, 15), (self._login, 5),
+            (self._job, 5),
+        ]  # fmt: skip
+        choices, weights = zip(*ops, strict=True)
+        while not self.stopping.is_set():
+            op = random.choices(choices, weights)[0]
+            await op(client)
+
+    async def _call(self, client: Client, op: str, method: str, url: str, **kw: Any) -> Any:
+        phase, started = self.phase, time.monotonic()
+        try:
+            response = await client.http.request(
+                method, url, headers={**client.headers, **kw.pop("headers", {})},
+                timeout=REQUEST_TIMEOUT_S, **kw,
+            )  # fmt: skip
+            status = str(response.status_code)
+        except httpx.TimeoutException:
+            response, status = None, "hung"
+        except httpx.TransportError:
+            response, status = None, "refused"  # the API itself was unreachable
+            await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - started
+        self.outcome.answers[phase, op, status] += 1
+        self.outcome.slowest_s[phase] = max(self.outcome.slowest_s[phase], elapsed)
+        if status == "503":
+            await asyncio.sleep(0.05)  # as a client honouring the answer would back off a bit
+        return response
+
+    async def _read(self, client: Client) -> None:
+        await self._call(client, "read", "GET", "/api/v2/projects")
+
+    async def _create(self, client: Client) -> None:
+        name = f"{client.email} {next(client.counter)}"
+        answer = await self._call(client, "write", "POST", "/api/v2/projects", json={"name": name})
+        if answer is not None and answer.status_code == 201:
+            client.names[answer.json()["id"]] = name
+            self._written()
+
+    async def _rename(self, client: Client) -> None:
+        if not client.names:
+            return
+        project_id = random.choice(list(client.names))
+        name = f"{client.email} {next(client.counter)} renamed"
+        answer = await self._call(client, "write", "PATCH", f"/api/v2/projects/{project_id}",
+                                  json={"name": name})  # fmt: skip
+        if answer is not None and answer.status_code == 200:
+            client.names[project_id] = name
+            self._written()
+
+    async def _login(self, client: Client) -> None:
+        await self._call(client, "login", "POST", "/api/v2/auth/login",
+                         json={"email": client.email, "password": PASSWORD})  # fmt: skip
+
+    async def _job(self, client: Client) -> None:
+        if self.agentic:
+            url, body = "/api/v2/generate/agentic", {"prompt": "Add a health endpoint"}
+        else:
+            url, body = "/api/v2/generate/fullstack", spec(2)
+        key = {"idempotency-key": secrets.token_hex(16)}
+        answer = await self._call(client, "job", "POST", url, json=body, headers=key)
+        if answer is not None and answer.status_code == 202:
+            client.jobs.append(answer.json()["id"])
+
+    def _written(self) -> None:
+        if self.fault_ended_at is not None and self.outcome.first_write_after_s is None:
+            self.outcome.first_write_after_s = time.monotonic() - self.fault_ended_at
+
+
+class Stack:
+    """The processes under test; each can be killed and started again."""
+
+    def __init__(self, tmp: Path, llm: ScriptedLLM) -> None:
+        self.tmp = tmp
+        self.db_port = free_port()
+        self.db_dir = tmp / "mongodb"
+        self.db_dir.mkdir()
+        self.db_log = (tmp / "mongodb.log").open("ab")
+        self.db: subprocess.Popen[bytes] | None = None
+        self.redis = RedisServer("--appendonly", "yes", "--appendfsync", "always")
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            "MONGODB_URL": local_url(self.db_port), "MONGODB_DB": "chaos",
+            "REDIS_URL": self.redis.url, "JWT_SECRET": secrets.token_urlsafe(48),
+            "LOG_LEVEL": "info", "LLM_BASE_URL": llm.url, "LLM_API_KEY": "chaos",
+            "LLM_MAX_RETRIES": "1", "LLM_TIMEOUT_S": "5", "QUOTA_FREE": "100000",
+            "MAX_ACTIVE_JOBS_FREE": "100", "JOB_HEARTBEAT_S": "0.5", "JOB_STALE_AFTER_S": "4",
+            "JOB_REAPER_INTERVAL_S": "1", "JOB_MAX_ATTEMPTS": "2",
+            **{f"RATE_LIMIT_{name}": "1000000/minute" for name in (
+                "DEFAULT_USER", "DEFAULT_ANONYMOUS", "AUTH_LOGIN", "AUTH_REGISTER",
+                "GENERATE_FULLSTACK", "GENERATE_AGENTIC")},
+        }  # fmt: skip
+
+    def start_db(self) -> None:
+        self.db = start_secantusd(str(self.db_dir), self.db_port, self.db_log,
+                                  extra=["--sync-on-commit"])  # fmt: skip
+        wait_for_mongodb(local_url(self.db_port), self.db, timeout_s=60)
+
+    def kill_db(self) -> None:
+        assert self.db is not None
+        self.db.kill()
+        self.db.wait(10)
+
+    def kill_redis(self) -> None:
+        assert self.redis.process is not None
+        self.redis.process.kill()
+        self.redis.process.wait(10)
+        self.redis.process = None
+
+    def start_redis(self) -> None:
+        self.redis.start()
+        wait_for_port(self.redis.port)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"worker-{len(self.workers)}.log").open("ab")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "backend", "worker", "--concurrency", "4"],
+            cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.workers.append(worker)
+        return worker
+
+    def kill_worker(self) -> None:
+        """`kill -9` of the first live worker, mid-job: no goodbye."""
+        victim = next(w for w in self.workers if w.poll() is None)
+        victim.kill()
+        victim.wait(10)
+
+    def replace_worker(self) -> None:
+        self.start_worker()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if self.db is not None and self.db.poll() is None:
+            self.db.terminate()
+            self.db.wait(30)
+        self.redis.close()
+        self.db_log.close()
+
+
+@contextmanager
+def stack_running(tmp: Path, llm: ScriptedLLM) -> Iterator[tuple[Stack, str]]:
+    stack = Stack(tmp, llm)
+    with ExitStack() as exits:
+        exits.callback(stack.close)
+        stack.start_redis()
+        stack.start_db()
+        base = exits.enter_context(api_server(free_port(), stack.env, log=tmp / "api.log"))
+        for _ in range(2):
+            stack.start_worker()
+        yield stack, base
+
+
+async def sign_up(http: httpx.AsyncClient, count: int) -> list[Client]:
+    clients = []
+    for _ in range(count):
+        email = f"chaos-{secrets.token_hex(4)}@example.com"
+        created = await http.post(
+            "/api/v2/auth/register", json={"email": email, "password": PASSWORD}
+        )
+        assert created.status_code == 201, created.text
+        tokens = (await http.post("/api/v2/auth/login",
+                                  json={"email": email, "password": PASSWORD})).json()  # fmt: skip
+        clients.append(Client(http, {"authorization": f"Bearer {tokens['access_token']}"}, email))
+    return clients
+
+
+async def verify(http: httpx.AsyncClient, clients: list[Client]) -> dict[str, Any]:
+    """Read everything back once the stack is whole again."""
+    acknowledged = lost = stale = listed_stale = 0
+    for client in clients:
+        listed: dict[str, str] = {}
+        page = 1
+        while True:
+            answer = await http.get("/api/v2/projects", params={"page": page, "limit": 100},
+                                    headers=client.headers)  # fmt: skip
+            if answer.status_code != 200:
+                break  # what is missing from `listed` counts as stale below
+            body = answer.json()
+            listed.update({p["id"]: p["name"] for p in body["data"]})
+            if page >= body["meta"]["total_pages"]:
+                break
+            page += 1
+        for project_id, name in client.names.items():
+            acknowledged += 1
+            found = await http.get(f"/api/v2/projects/{project_id}", headers=client.headers)
+            if found.status_code != 200:
+                lost += 1
+            elif found.json()["name"] != name:
+                stale += 1
+            if listed.get(project_id) != name:
+                listed_stale += 1
+    jobs = await _jobs_ended(http, clients)
+    quota_off = 0
+    for client in clients:
+        usage = (await http.get("/api/v2/generate/usage", headers=client.headers)).json()
+        kept = sum(1 for j in jobs.values() if j["owner"] == client.email
+                   and j["status"] not in ("failed", "canceled"))  # fmt: skip
+        quota_off += usage["used"] != kept or usage["active_jobs"] != 0
+    return {
+        "acknowledged": acknowledged, "lost": lost, "stale": stale, "listed_stale": listed_stale,
+        "jobs": Counter(j["status"] + (f" ({j['code']})" if j["code"] else "")
+                        for j in jobs.values()),
+        "quota_off": quota_off,
+    }  # fmt: skip
+
+
+async def _jobs_ended(http: httpx.AsyncClient, clients: list[Client]) -> dict[str, Any]:
+    ended: dict[str, Any] = {}
+    deadline = time.monotonic() + JOB_END_TIMEOUT_S
+    pending = [(c, job_id) for c in clients for job_id in c.jobs]
+    while pending and time.monotonic() < deadline:
+        still = []
+        for client, job_id in pending:
+            job = (await http.get(f"/api/v2/generate/jobs/{job_id}", headers=client.headers)).json()
+            if job["status"] in ("queued", "running"):
+                still.append((client, job_id))
+            else:
+                code = (job.get("error") or {}).get("code")
+                ended[job_id] = {"owner": client.email, "status": job["status"], "code": code}
+        pending = still
+        if pending:
+            await asyncio.sleep(1)
+    for client, job_id in pending:  # never ended: the defect this harness is looking for
+        ended[job_id] = {"owner": client.email, "status": "NOT ENDED", "code": None}
+    return ended
+
+
+async def scenario(
+    name: str,
+    base: str,
+    inject: Callable[[], None],
+    recover: Callable[[], None],
+    *,
+    outage_s: float,
+    clients: int,
+    agentic: bool = False,
+) -> dict[str, Any]:
+    """Load before (5 s), the fault for `outage_s`, recovery, load after (15 s); then verify."""
+    limits = httpx.Limits(max_connections=clients * 2)
+    async with httpx.AsyncClient(base_url=base, limits=limits) as http:
+        users = await sign_up(http, clients)
+        load = Load(users, agentic=agentic)
+        running = asyncio.create_task(load.run())
+        await asyncio.sleep(5)
+        load.phase = "outage"
+        await asyncio.to_thread(inject)
+        await asyncio.sleep(outage_s)
+        await asyncio.to_thread(recover)
+        load.fault_ended_at = time.monotonic()
+        load.phase = "after"
+        await asyncio.sleep(15)
+        load.stopping.set()
+        await running
+        checked = await verify(http, users)
+    return {"name": name, "outage_s": outage_s, "outcome": load.outcome, **checked}
+
+
+def _sample(api_pid: int, ports: dict[str, int]) -> dict[str, float]:
+    """The API process's RSS (MiB), open files, and its connections to each server."""
+    status = Path(f"/proc/{api_pid}/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+    found: dict[str, float] = {"rss_mib": rss / 1024, "fds": len(os.listdir(f"/proc/{api_pid}/fd"))}
+    for name, port in ports.items():
+        out = subprocess.run(["ss", "-Htnp", "state", "established", f"dport = :{port}"],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        found[f"{name}_connections"] = sum(f"pid={api_pid}," in line for line in out.splitlines())
+    return found
+
+
+async def soak(base: str, api_pid: int, ports: dict[str, int], *, seconds: int,
+               clients: int) -> str:  # fmt: skip
+    """The mixed load with no fault for `seconds`; the API's resources sampled every 10 s."""
+    samples: list[tuple[float, dict[str, float]]] = []
+    limits = httpx.Limits(max_connections=clients * 2)
+    async with httpx.AsyncClient(base_url=base, limits=limits) as http:
+        users = await sign_up(http, clients)
+        load = Load(users)
+        running = asyncio.create_task(load.run())
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            samples.append((elapsed, await asyncio.to_thread(_sample, api_pid, ports)))
+            await asyncio.sleep(10)
+        load.stopping.set()
+        await running
+        checked = await verify(http, users)
+    minute = next((s for t, s in samples if t >= 60), samples[0][1])
+    last = samples[-1][1]
+    answers = load.outcome.count("before")
+    errors = load.outcome.server_errors()
+    lines = [f"### soak ({seconds} s, no fault)",
+             f"- load: {answers:,} answers, {sum(errors.values())} 5xx/hung/refused"
+             f" ({dict(errors) or 'none'}); slowest {load.outcome.slowest_s['before']:.2f} s",
+             "- the API process after 1 min → at the end (peak): " + ", ".join(
+                 f"{key} {minute[key]:.0f} → {last[key]:.0f} ({peak:.0f})"
+                 for key in last if (peak := max(s[key] for _, s in samples)) is not None),
+             f"- acknowledged projects read back: {checked['acknowledged'] - checked['lost']:,}"
+             f" of {checked['acknowledged']:,}; jobs: {dict(checked['jobs'])}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def report(row: dict[str, Any]) -> str:
+    outcome: Outcome = row["outcome"]
+    phases = ", ".join(
+        f"{phase}: {outcome.count(phase):,} answers, slowest {outcome.slowest_s[phase]:.2f} s"
+        for phase in ("before", "outage", "after")
+    )
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(outcome.server_errors().items())) or "none"
+    recovered = (
+        f"{outcome.first_write_after_s:.2f} s" if outcome.first_write_after_s is not None else "—"
+    )
+    jobs = ", ".join(f"{k} {v}" for k, v in sorted(row["jobs"].items())) or "none"
+    return (
+        f"### {row['name']}\n- load: {phases}\n- 5xx, hangs and refusals: {errors}\n"
+        f"- first acknowledged write after the fault ended: {recovered}\n"
+        f"- acknowledged projects read back: {row['acknowledged'] - row['lost']:,} of"
+        f" {row['acknowledged']:,} (lost {row['lost']}, stale by id {row['stale']}, stale in"
+        f" the cached list {row['listed_stale']})\n- jobs: {jobs}; users whose quota is off:"
+        f" {row['quota_off']}\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--only", nargs="*", choices=["redis", "database", "worker", "llm"])
+    parser.add_argument("--soak", type=int, default=0, help="seconds of fault-free load; 0 skips")
+    args = parser.parse_args()
+    chosen = args.only or ["redis", "database", "worker", "llm"]
+    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"{started} · {machine} · {args.clients} clients", flush=True)
+    llm = ScriptedLLM().start()  # no script: every call is answered with a 500
+    logs = Path(tempfile.mkdtemp(prefix="devora-chaos-"))
+    print(f"logs of the database and the workers: {logs}", flush=True)
+    with stack_running(logs, llm) as (stack, base):
+        runs: dict[str, tuple[Callable[[], None], Callable[[], None], float]] = {
+            "redis": (stack.kill_redis, stack.start_redis, 10),
+            "database": (stack.kill_db, stack.start_db, 8),
+            "worker": (stack.kill_worker, stack.replace_worker, 3),
+            "llm": (lambda: None, lambda: None, 10),
+        }
+        for name in chosen:
+            inject, recover, outage_s = runs[name]
+            row = asyncio.run(scenario(name, base, inject, recover, outage_s=outage_s,
+                                       clients=args.clients, agentic=name == "llm"))  # fmt: skip
+            print(report(row), flush=True)
+        if args.soak:
+            api_pid = _listening_pid(int(base.rsplit(":", 1)[1]))
+            ports = {"redis": stack.redis.port, "mongodb": stack.db_port}
+            print(asyncio.run(soak(base, api_pid, ports, seconds=args.soak,
+                                   clients=args.clients)), flush=True)  # fmt: skip
+    llm.server.stop()
+
+
+if __name__ == "__main__":
+    main()
