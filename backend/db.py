@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pymongo
 import structlog
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -52,6 +53,8 @@ class Mongo:
         if settings.mongodb_url is None:
             raise ValueError(NO_DATABASE)
         self.timeout_s = settings.mongodb_timeout_ms / 1000
+        # Two server selections' worth: a request meets a down database as a 503 within ~4 s.
+        self.transaction_budget_s = 2 * self.timeout_s
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             settings.mongodb_url.get_secret_value(),
             tz_aware=True,
@@ -90,15 +93,25 @@ class Mongo:
                 continue
             return
 
-    async def transaction(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    async def transaction(
+        self, work: Callable[[AsyncClientSession], Awaitable[T]], *, bounded: bool = True
+    ) -> T:
         """Run `work` in a multi-document transaction, retried on transient errors (write
         conflicts included) by PyMongo's `with_transaction`. A cancellation waits for it to
         commit or abort: cut off mid-way, the transaction would stay open on the server and
-        hold its documents against every other writer until the server's lifetime limit."""
+        hold its documents against every other writer until the server's lifetime limit.
+
+        `bounded` (a request's transactions): retries stop after `transaction_budget_s`, with a
+        timeout error (503), through PyMongo's own client-side timeout. Unbounded,
+        `with_transaction` retries for up to 120 s: with the database down, a request hung that
+        long, and a client that gave up could still find its write committed later."""
 
         async def run() -> T:
             async with self.client.start_session() as session:
-                return await session.with_transaction(work)
+                if not bounded:
+                    return await session.with_transaction(work)
+                with pymongo.timeout(self.transaction_budget_s):
+                    return await session.with_transaction(work)
 
         return await despite_cancel(run())
 

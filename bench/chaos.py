@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -195,7 +195,7 @@ class Stack:
             "REDIS_URL": self.redis.url, "JWT_SECRET": secrets.token_urlsafe(48),
             "LOG_LEVEL": "info", "LLM_BASE_URL": llm.url, "LLM_API_KEY": "chaos",
             "LLM_MAX_RETRIES": "1", "LLM_TIMEOUT_S": "5", "QUOTA_FREE": "100000",
-            "MAX_ACTIVE_JOBS_FREE": "100", "JOB_HEARTBEAT_S": "0.5", "JOB_STALE_AFTER_S": "4",
+            "MAX_ACTIVE_JOBS_FREE": "100", "JOB_HEARTBEAT_S": "1", "JOB_STALE_AFTER_S": "10",
             "JOB_REAPER_INTERVAL_S": "1", "JOB_MAX_ATTEMPTS": "2",
             **{f"RATE_LIMIT_{name}": "1000000/minute" for name in (
                 "DEFAULT_USER", "DEFAULT_ANONYMOUS", "AUTH_LOGIN", "AUTH_REGISTER",
@@ -203,8 +203,17 @@ class Stack:
         }  # fmt: skip
 
     def start_db(self) -> None:
+        self.spawn_db()
+        self.wait_for_db()
+
+    def spawn_db(self) -> None:
+        """From the main thread: the database dies with the thread that started it
+        (`backend.dev` ties it to its parent), and a helper thread ends before the stack does."""
         self.db = start_secantusd(str(self.db_dir), self.db_port, self.db_log,
                                   extra=["--sync-on-commit"])  # fmt: skip
+
+    def wait_for_db(self) -> None:
+        assert self.db is not None
         wait_for_mongodb(local_url(self.db_port), self.db, timeout_s=60)
 
     def kill_db(self) -> None:
@@ -236,9 +245,6 @@ class Stack:
         victim = next(w for w in self.workers if w.poll() is None)
         victim.kill()
         victim.wait(10)
-
-    def replace_worker(self) -> None:
-        self.start_worker()
 
     def close(self) -> None:
         for worker in self.workers:
@@ -273,9 +279,13 @@ async def sign_up(http: httpx.AsyncClient, count: int) -> list[Client]:
     clients = []
     for _ in range(count):
         email = f"chaos-{secrets.token_hex(4)}@example.com"
-        created = await http.post(
-            "/api/v2/auth/register", json={"email": email, "password": PASSWORD}
-        )
+        for _ in range(50):  # a 503 right after a fault is the answer to try again
+            created = await http.post(
+                "/api/v2/auth/register", json={"email": email, "password": PASSWORD}
+            )
+            if created.status_code != 503:
+                break
+            await asyncio.sleep(0.2)
         assert created.status_code == 201, created.text
         tokens = (await http.post("/api/v2/auth/login",
                                   json={"email": email, "password": PASSWORD})).json()  # fmt: skip
@@ -362,9 +372,9 @@ async def scenario(
         running = asyncio.create_task(load.run())
         await asyncio.sleep(5)
         load.phase = "outage"
-        await asyncio.to_thread(inject)
+        inject()
         await asyncio.sleep(outage_s)
-        await asyncio.to_thread(recover)
+        await recover()
         load.fault_ended_at = time.monotonic()
         load.phase = "after"
         await asyncio.sleep(15)
@@ -452,11 +462,25 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="devora-chaos-"))
     print(f"logs of the database and the workers: {logs}", flush=True)
     with stack_running(logs, llm) as (stack, base):
-        runs: dict[str, tuple[Callable[[], None], Callable[[], None], float]] = {
-            "redis": (stack.kill_redis, stack.start_redis, 10),
-            "database": (stack.kill_db, stack.start_db, 8),
-            "worker": (stack.kill_worker, stack.replace_worker, 3),
-            "llm": (lambda: None, lambda: None, 10),
+
+        async def restart_redis() -> None:
+            await asyncio.to_thread(stack.start_redis)
+
+        async def restart_db() -> None:
+            stack.spawn_db()
+            await asyncio.to_thread(stack.wait_for_db)
+
+        async def replace_worker() -> None:
+            stack.start_worker()
+
+        async def nothing() -> None:
+            return None
+
+        runs: dict[str, tuple[Callable[[], None], Callable[[], Awaitable[None]], float]] = {
+            "redis": (stack.kill_redis, restart_redis, 10),
+            "database": (stack.kill_db, restart_db, 8),
+            "worker": (stack.kill_worker, replace_worker, 3),
+            "llm": (lambda: None, nothing, 10),  # the model server fails throughout
         }
         for name in chosen:
             inject, recover, outage_s = runs[name]

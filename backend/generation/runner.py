@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import structlog
 
 from backend.config import Settings
+from backend.db import UNAVAILABLE_ERRORS
 from backend.generation.outcome import JobCanceled, JobFailure, Output
 from backend.jobs import JobQueue, QueueUnavailable
 from backend.repositories.base import utcnow
@@ -181,7 +182,7 @@ class JobRunner:
 
     async def _run(self, job_id: str, owner_id: str, current: "asyncio.Task[Any]") -> None:
         service = self.service()
-        job = await service.jobs.claim(owner_id, job_id, self.runner_id)
+        job = await self._claim(service, owner_id, job_id)
         if job is None:
             return  # taken, finished or canceled meanwhile
         bound = log.bind(job_id=job.id, kind=job.kind)
@@ -206,6 +207,19 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
+    async def _claim(self, service: GenerationService, owner_id: str, job_id: str) -> Job | None:
+        """Claim the job, waiting for the database while it is unreachable: the message is
+        in hand and is acknowledged once this task ends, so giving up here would leave the
+        job queued with no message left to run it."""
+        delay = 0.5
+        while True:
+            try:
+                return await service.jobs.claim(owner_id, job_id, self.runner_id)
+            except UNAVAILABLE_ERRORS as exc:
+                log.warning("job_claim_waiting", job_id=job_id, error=str(exc), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     async def _execute(self, service: GenerationService, job: Job, cancel: asyncio.Event) -> None:
         try:
             executor = self.executors[job.kind]
@@ -219,6 +233,11 @@ class JobRunner:
             await service.end(job, "failed", error=(failure.code, failure.message))
         except asyncio.CancelledError:
             raise
+        except UNAVAILABLE_ERRORS as exc:
+            # The database went away mid-job: nothing of the job reached the project, and it
+            # cannot be ended now. It stops beating, so once the database is back a reaper
+            # retries it (or, on its last attempt, fails it with `worker_lost`).
+            log.error("job_interrupted", job_id=job.id, error=str(exc))
         except Exception:
             log.exception("job_crashed", job_id=job.id)
             await service.end(job, "failed", error=("internal_error", "The job failed"))

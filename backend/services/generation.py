@@ -465,7 +465,9 @@ class GenerationService:
             await self.jobs.append_event(job.id, seq, kind, data, session=session)
 
         async def finish_and_invalidate() -> None:
-            await self.mongo.transaction(finish)
+            # Unbounded: a worker's commit of many files may take seconds, and with the database
+            # down it waits for it to return rather than losing the job's outcome.
+            await self.mongo.transaction(finish, bounded=False)
             if "project_id" in applied:
                 await self.cache.invalidate(
                     owner_scope(job.owner_id), project_scope(applied["project_id"])

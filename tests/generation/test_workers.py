@@ -179,7 +179,7 @@ async def test_a_job_put_back_while_redis_is_down_is_sent_once_it_returns(
     async with open_client(create_app(settings)) as api:
         _, alice = await signed_up(api)
         job = (await submit(api, alice, big_spec())).json()
-        first = workers(settings)
+        first = workers(settings, WORKER_SHUTDOWN_TIMEOUT_S="0")
         await wait_for(api, alice, job["id"], designing)
         _kill(durable_redis)
         said = first.stop()  # puts the job back: queued in MongoDB, but no message can be sent

@@ -17,7 +17,9 @@ from backend.config import Settings
 from backend.main import create_app
 from tests.conftest import open_client
 from tests.factories import signed_up
-from tests.servers import RedisServer
+from tests.servers import MongoServer, RedisServer
+
+PROJECTS = "/api/v2/projects"
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,6 +86,32 @@ async def test_requests_with_mongodb_down_are_503_not_500(
     assert elapsed < 5
     # Shutting down never waits on the unreachable database for long.
     assert time.monotonic() - closing < 5
+
+
+async def test_a_transaction_meets_a_database_that_went_away_with_a_503_not_a_hang(
+    make_settings: Callable[..., Settings], database_names: list[str]
+) -> None:
+    """Creating a project is a transaction; PyMongo retries a transaction for up to 120 s on
+    transient errors, a down database included. A request's transactions are bounded."""
+    database = MongoServer().start()
+    try:
+        settings = make_settings(mongodb_url=database.url)
+        async with open_client(create_app(settings)) as client:
+            _, alice = await signed_up(client)
+            assert (
+                await client.post(PROJECTS, json={"name": "a"}, headers=alice)
+            ).status_code == 201
+            assert database.process is not None
+            database.process.kill()  # kill -9: connections drop mid-life
+            database.process.wait(10)
+            started = time.monotonic()
+            response = await client.post(PROJECTS, json={"name": "b"}, headers=alice)
+            elapsed = time.monotonic() - started
+    finally:
+        database.close()
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+    assert elapsed < 15  # the budget is 4 s; unbounded, this waited 120 s
 
 
 async def test_readyz_names_redis_when_it_stops_and_recovers(
