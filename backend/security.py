@@ -146,21 +146,30 @@ def signing_secret(configured: str | None, data_dir: Path) -> str:
 class PasswordHasher:
     """argon2id for new hashes; bcrypt hashes still verify and are upgraded on login.
 
-    Hashing is CPU work of tens of milliseconds, so it always runs in a worker thread.
+    Hashing is CPU work of tens of milliseconds, so it always runs in a worker thread; at most
+    one per core at a time. argon2id takes 64 MiB per hash, and a burst of logins running them
+    all at once in the thread pool took the API's RSS past 500 MiB (issue #17); more threads
+    than cores would not hash any faster.
     """
 
     def __init__(self) -> None:
         self._context = CryptContext(schemes=["argon2", "bcrypt"], deprecated=["bcrypt"])
         # Verified when the email is unknown, so timing does not reveal which emails exist.
         self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the loop, on first use
+
+    def _cores(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
+        return self._limiter
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._context.hash, password)
+        return await anyio.to_thread.run_sync(self._context.hash, password, limiter=self._cores())
 
     async def verify(self, password: str, stored: str | None) -> tuple[bool, str | None]:
         """(matches, new hash to store when the old scheme is deprecated)."""
         target = stored or self._dummy_hash
         matches, new_hash = await anyio.to_thread.run_sync(
-            self._context.verify_and_update, password, target
+            self._context.verify_and_update, password, target, limiter=self._cores()
         )
         return (bool(matches) and stored is not None), new_hash
