@@ -563,7 +563,7 @@ S = TypeVar("S", bound=HasCache)
 
 
 def _digest(key_value: object) -> str:
-    # orjson: every signed-in request digests two calls, and `json.dumps` cost ~8 µs each.
+    # orjson: a signed-in request digests three calls, and `json.dumps` cost ~8 µs each.
     text = orjson.dumps(key_value, option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(text).hexdigest()[:32]
 
