@@ -10,6 +10,7 @@ looks in its cache, so each layer costs a full solving step per request.
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -202,7 +203,7 @@ async def admin_service(resources: ResourcesDep, generation: GenerationServiceDe
     inbox = None
     if resources.stripe is not None:
         inbox = WebhookInbox(
-            events=StripeEventRepository(db), users=UserRepository(db), gateway=resources.stripe,
+            events=webhook_events(resources), users=UserRepository(db), gateway=resources.stripe,
             cache=resources.cache, metrics=resources.metrics,
             prices={"pro": settings.stripe_price_pro, "team": settings.stripe_price_team},
         )  # fmt: skip
@@ -245,12 +246,17 @@ async def billing_service(resources: ResourcesDep) -> BillingService:
 BillingServiceDep = Annotated[BillingService, Depends(billing_service)]
 
 
+def webhook_events(resources: Resources) -> StripeEventRepository:
+    abandoned_after = timedelta(seconds=resources.settings.stripe_webhook_abandoned_after_s)
+    return StripeEventRepository(resources.mongo.db, abandoned_after)
+
+
 async def webhook_inbox(resources: ResourcesDep) -> WebhookInbox:
     if resources.stripe is None:
         raise PaymentProviderUnavailable("Billing is not configured")
     settings = resources.settings
     return WebhookInbox(
-        events=StripeEventRepository(resources.mongo.db),
+        events=webhook_events(resources),
         users=UserRepository(resources.mongo.db),
         gateway=resources.stripe,
         cache=resources.cache,

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     stripe_rate_limit_retries: int = Field(default=3, ge=0, le=6)
     stripe_rate_limit_backoff_s: float = Field(default=1.0, ge=0, le=10)
     stripe_webhook_tolerance_s: int = Field(default=300, ge=1, le=3600)
+    # A handling unfinished after this long died with its process (or its database): the next
+    # delivery takes it again. Longer than a handling's Stripe calls can take with retries.
+    stripe_webhook_abandoned_after_s: int = Field(default=120, ge=1, le=3600)
     plan_pro_price_cents: int = Field(default=2000, ge=0)
     plan_team_price_cents: int = Field(default=8000, ge=0)
     plan_currency: str = "usd"

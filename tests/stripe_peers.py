@@ -118,7 +118,8 @@ class FakeStripe:
         return f"http://127.0.0.1:{self.port}"
 
     def fail_next(self, path_prefix: str, *kinds: str) -> None:
-        """The next requests on the path answer, in order: "429", "500" or "drop"."""
+        """The next requests on the path answer, in order: "429", "500", "drop" or "hang"
+        (no answer for 30 s, then a 500)."""
         self.faults[path_prefix].extend(kinds)
 
     def requests_to(self, path_prefix: str) -> list[Seen]:
@@ -167,6 +168,9 @@ class FakeStripe:
         await send({"type": "http.response.body", "body": payload})
 
     async def _fault(self, kind: str, send: Any) -> None:
+        if kind == "hang":
+            await asyncio.sleep(30)
+            kind = "500"
         if kind == "drop":
             # Headers promise a body that never comes: the client sees a broken connection.
             await send(

@@ -18,8 +18,6 @@ from backend.repositories.base import utcnow
 
 COLLECTION = "stripe_events"
 KEEP_FOR = timedelta(days=7)
-# A handling that has not finished after this long died with its process: it may be retried.
-ABANDONED_AFTER = timedelta(minutes=2)
 
 INDEXES = [
     IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"),
@@ -35,8 +33,10 @@ class Claim(Enum):
 
 
 class StripeEventRepository:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], abandoned_after: timedelta) -> None:
         self.collection = db[COLLECTION]
+        # A handling not finished after this long died with its process: it may be retried.
+        self.abandoned_after = abandoned_after
 
     async def claim(self, event_id: str, event_type: str, payload: str) -> Claim:
         """Record the event and take it for handling, unless it is handled or being handled."""
@@ -64,7 +64,7 @@ class StripeEventRepository:
                 "_id": event_id,
                 "$or": [
                     {"status": "failed"},
-                    {"status": "processing", "claimed_at": {"$lt": now - ABANDONED_AFTER}},
+                    {"status": "processing", "claimed_at": {"$lt": now - self.abandoned_after}},
                 ],
             },
             {"$set": {"status": "processing", "claimed_at": now}, "$inc": {"attempts": 1}},

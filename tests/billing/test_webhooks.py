@@ -9,8 +9,10 @@ import pytest
 from fastapi import FastAPI
 
 from backend.config import Settings
+from backend.main import create_app
 from tests.billing.conftest import served
 from tests.billing.helpers import WEBHOOK, customer_id, deliver
+from tests.conftest import open_client
 from tests.factories import signed_up
 from tests.query_plans import collection_scans, recorded_commands
 from tests.stripe_peers import WEBHOOK_SECRET, FakeStripe, LocalStripe, event, sign, wait_until
@@ -160,6 +162,36 @@ async def test_a_failed_handling_is_retried_by_redelivery(
     assert stored["status"] == "processed" and stored["attempts"] == 2
     assert (await subscription_of(client, headers))["plan"] == "pro"
     assert (await deliver(client, completed)).json()["duplicate"] is True
+
+
+async def test_a_handling_that_died_midway_is_taken_again_once_abandoned(
+    settings: Settings, fake_stripe: FakeStripe, localstripe: LocalStripe
+) -> None:
+    """A handling cut off mid-way (its process or database died) leaves the event claimed.
+
+    A delivery meanwhile is a duplicate; one after `STRIPE_WEBHOOK_ABANDONED_AFTER_S` handles it.
+    """
+    app = create_app(settings.model_copy(update={"stripe_webhook_abandoned_after_s": 3}))
+    async with open_client(app) as client:
+        user, headers = await signed_up(client)
+        customer = await customer_id(client, headers, localstripe)
+        sub = localstripe.subscribe(customer)
+        completed = event("checkout.session.completed", {
+            "id": "cs_test_2", "object": "checkout.session", "client_reference_id": user["id"],
+            "customer": customer, "subscription": sub["id"],
+        })  # fmt: skip
+        fake_stripe.fail_next(f"/v1/subscriptions/{sub['id']}", "hang")
+        with pytest.raises(TimeoutError):  # the handling dies while Stripe has not answered
+            await asyncio.wait_for(deliver(client, completed), 0.5)
+        assert (await stored_event(app, completed["id"]))["status"] == "processing"
+
+        assert (await deliver(client, completed)).json()["duplicate"] is True
+        assert (await subscription_of(client, headers))["plan"] == "free"
+        await asyncio.sleep(3)
+        assert (await deliver(client, completed)).json() == {"received": True, "duplicate": False}
+        stored = await stored_event(app, completed["id"])
+        assert stored["status"] == "processed" and stored["attempts"] == 2
+        assert (await subscription_of(client, headers))["plan"] == "pro"
 
 
 async def test_localstripe_delivers_signed_events_to_us(
