@@ -12,7 +12,9 @@ Scenarios (each on the same stack, one after the other):
 - redis: `kill -9` of redis-server, restarted 10 s later from its append-only file;
 - database: `kill -9` of secantusd-py, restarted 8 s later on the same data;
 - worker: `kill -9` of one worker while jobs run, a new worker started 3 s later;
-- llm: the model server answers every call with a 500; agentic jobs run meanwhile.
+- stripe: the Stripe-shaped server stops (connections refused) for 10 s, then serves again;
+- llm: the model server answers every call with a 500 or never answers (alternately); agentic
+  jobs run meanwhile.
 
 After each: every acknowledged project is read back (by id, and through the cached list) and
 must carry its last acknowledged name; every accepted job must end (none left queued or
@@ -22,13 +24,21 @@ With `--soak N`, last: the same load for N seconds with no fault (but with a job
 workers sustain), sampling the API process's RSS, open files and connections to Redis and the
 database every 10 s.
 
-Usage: python -m bench.chaos [--clients 16] [--only redis database worker llm] [--soak 600]
+Stripe is localstripe behind the suite's Stripe-shaped front (`FakeStripe`); each client has a
+Stripe customer and subscription, opens the billing portal, and has `checkout.session.completed`
+events delivered to the webhook (signed, each new, now and then one delivered before). A delivery
+answered with anything but 200 is delivered again after the fault, as Stripe would, until it
+is; then every event must be stored as processed.
+
+Usage: python -m bench.chaos [--clients 16] [--only redis database worker stripe llm]
+       [--soak 600]
 (`--only --soak 600`: the soak alone)
 """
 
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import platform
 import random
@@ -46,17 +56,32 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pymongo import MongoClient
 
 from backend.dev import local_url, start_secantusd, wait_for_mongodb
 from bench.jobs import spec
 from bench.overhead import _listening_pid
 from bench.server import ROOT, api_server
-from tests.llm_server import ScriptedLLM
+from tests.billing.helpers import BACK, WEBHOOK, customer_id
+from tests.llm_server import Reply, ScriptedLLM
 from tests.servers import RedisServer, free_port, wait_for_port
+from tests.stripe_peers import (
+    PRICE_PRO,
+    PRICE_TEAM,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    LocalStripe,
+    event,
+    sign,
+)
 
 PASSWORD = "Chaos-Passw0rd!"
 REQUEST_TIMEOUT_S = 10.0  # an answer slower than this counts as a hang
 JOB_END_TIMEOUT_S = 180.0
+WEBHOOK_ABANDONED_AFTER_S = 10  # a handling cut off by a fault is taken again after this
+REDELIVERY_TIMEOUT_S = 90.0
+SCENARIOS = ["redis", "database", "worker", "stripe", "llm"]
 
 
 @dataclass
@@ -94,6 +119,11 @@ class Client:
         self.names: dict[str, str] = {}  # project id -> last acknowledged name
         self.jobs: list[str] = []
         self.counter = itertools.count()
+        self.user_id = ""
+        self.customer = ""
+        self.subscription = ""
+        self.events: dict[str, dict[str, Any]] = {}  # every event delivered to the webhook
+        self.settled: set[str] = set()  # those answered 200
 
 
 class Load:
@@ -116,7 +146,7 @@ class Load:
     async def _loop(self, client: Client) -> None:
         ops: list[tuple[Callable[[Client], Any], int]] = [
             (self._read, 60), (self._create, 15), (self._rename, 15), (self._login, 5),
-            (self._job, self.job_weight),
+            (self._job, self.job_weight), (self._portal, 3), (self._webhook, 5),
         ]  # fmt: skip
         choices, weights = zip(*ops, strict=True)
         while not self.stopping.is_set():
@@ -131,6 +161,8 @@ class Load:
                 timeout=REQUEST_TIMEOUT_S, **kw,
             )  # fmt: skip
             status = str(response.status_code)
+            if response.status_code >= 500:  # which problem: documented or not
+                status += f" {_problem_code(response)}"
         except httpx.TimeoutException:
             response, status = None, "hung"
         except httpx.TransportError:
@@ -139,7 +171,7 @@ class Load:
         elapsed = time.monotonic() - started
         self.outcome.answers[phase, op, status] += 1
         self.outcome.slowest_s[phase] = max(self.outcome.slowest_s[phase], elapsed)
-        if status == "503":
+        if status.startswith("503"):
             await asyncio.sleep(0.05)  # as a client honouring the answer would back off a bit
         return response
 
@@ -178,9 +210,43 @@ class Load:
         if answer is not None and answer.status_code == 202:
             client.jobs.append(answer.json()["id"])
 
+    async def _portal(self, client: Client) -> None:
+        """A Stripe call on every request (a subscriber's checkout is a 409 without one)."""
+        await self._call(client, "portal", "POST", "/api/v2/billing/portal",
+                         json={"return_url": BACK})  # fmt: skip
+
+    async def _webhook(self, client: Client) -> None:
+        """Mostly a new `checkout.session.completed`; now and then one delivered before."""
+        if client.settled and random.random() < 0.2:
+            payload = client.events[random.choice(list(client.settled))]
+        else:
+            payload = completed_event(client)
+            client.events[payload["id"]] = payload
+        body = json.dumps(payload).encode()
+        answer = await self._call(client, "webhook", "POST", WEBHOOK, content=body,
+                                  headers={"stripe-signature": sign(body),
+                                           "content-type": "application/json"})  # fmt: skip
+        if answer is not None and answer.status_code == 200:
+            client.settled.add(payload["id"])
+
     def _written(self) -> None:
         if self.fault_ended_at is not None and self.outcome.first_write_after_s is None:
             self.outcome.first_write_after_s = time.monotonic() - self.fault_ended_at
+
+
+def _problem_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("code"))
+    except ValueError:
+        return "(not a problem document)"
+
+
+def completed_event(client: Client) -> dict[str, Any]:
+    return event("checkout.session.completed", {
+        "id": f"cs_test_{secrets.token_hex(8)}", "object": "checkout.session",
+        "client_reference_id": client.user_id, "customer": client.customer,
+        "subscription": client.subscription,
+    })  # fmt: skip
 
 
 class Stack:
@@ -195,17 +261,29 @@ class Stack:
         self.db: subprocess.Popen[bytes] | None = None
         self.redis = RedisServer("--appendonly", "yes", "--appendfsync", "always")
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.localstripe = LocalStripe()
+        self.stripe = FakeStripe(upstream=self.localstripe.url)
         self.env = {
             "MONGODB_URL": local_url(self.db_port), "MONGODB_DB": "chaos",
             "REDIS_URL": self.redis.url, "JWT_SECRET": secrets.token_urlsafe(48),
             "LOG_LEVEL": "info", "LLM_BASE_URL": llm.url, "LLM_API_KEY": "chaos",
             "LLM_MAX_RETRIES": "1", "LLM_TIMEOUT_S": "5", "QUOTA_FREE": "100000",
-            "MAX_ACTIVE_JOBS_FREE": "100", "JOB_HEARTBEAT_S": "1", "JOB_STALE_AFTER_S": "10",
+            "MAX_ACTIVE_JOBS_FREE": "100", "QUOTA_PRO": "100000", "MAX_ACTIVE_JOBS_PRO": "100",
+            "JOB_HEARTBEAT_S": "1", "JOB_STALE_AFTER_S": "10",
             "JOB_REAPER_INTERVAL_S": "1", "JOB_MAX_ATTEMPTS": "2",
             **{f"RATE_LIMIT_{name}": "1000000/minute" for name in (
                 "DEFAULT_USER", "DEFAULT_ANONYMOUS", "AUTH_LOGIN", "AUTH_REGISTER",
-                "GENERATE_FULLSTACK", "GENERATE_AGENTIC")},
+                "GENERATE_FULLSTACK", "GENERATE_AGENTIC", "STRIPE_WEBHOOK")},
+            "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_PRICE_PRO": PRICE_PRO, "STRIPE_PRICE_TEAM": PRICE_TEAM,
+            "STRIPE_WEBHOOK_ABANDONED_AFTER_S": str(WEBHOOK_ABANDONED_AFTER_S),
+            "HTTP_TIMEOUT_S": "3",
         }  # fmt: skip
+
+    def start_stripe(self) -> None:
+        self.localstripe.start()
+        self.stripe.start()
+        self.env["STRIPE_API_BASE"] = self.stripe.url
 
     def start_db(self) -> None:
         self.spawn_db()
@@ -251,7 +329,13 @@ class Stack:
         victim.kill()
         victim.wait(10)
 
+    def stop_stripe(self) -> None:
+        """Stripe's API stops answering: its port refuses connections."""
+        self.stripe.stop()
+
     def close(self) -> None:
+        self.stripe.stop()
+        self.localstripe.stop()
         for worker in self.workers:
             if worker.poll() is None:
                 worker.terminate()
@@ -274,13 +358,15 @@ def stack_running(tmp: Path, llm: ScriptedLLM) -> Iterator[tuple[Stack, str]]:
         exits.callback(stack.close)
         stack.start_redis()
         stack.start_db()
+        stack.start_stripe()
         base = exits.enter_context(api_server(free_port(), stack.env, log=tmp / "api.log"))
         for _ in range(2):
             stack.start_worker()
         yield stack, base
 
 
-async def sign_up(http: httpx.AsyncClient, count: int) -> list[Client]:
+async def sign_up(http: httpx.AsyncClient, count: int, stripe: LocalStripe) -> list[Client]:
+    """New users, each with a Stripe customer (from a checkout) and an active subscription."""
     clients = []
     for _ in range(count):
         email = f"chaos-{secrets.token_hex(4)}@example.com"
@@ -294,11 +380,15 @@ async def sign_up(http: httpx.AsyncClient, count: int) -> list[Client]:
         assert created.status_code == 201, created.text
         tokens = (await http.post("/api/v2/auth/login",
                                   json={"email": email, "password": PASSWORD})).json()  # fmt: skip
-        clients.append(Client(http, {"authorization": f"Bearer {tokens['access_token']}"}, email))
+        client = Client(http, {"authorization": f"Bearer {tokens['access_token']}"}, email)
+        client.user_id = (await http.get("/api/v2/auth/me", headers=client.headers)).json()["id"]
+        client.customer = await customer_id(http, client.headers, stripe)
+        client.subscription = (await asyncio.to_thread(stripe.subscribe, client.customer))["id"]
+        clients.append(client)
     return clients
 
 
-async def verify(http: httpx.AsyncClient, clients: list[Client]) -> dict[str, Any]:
+async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) -> dict[str, Any]:
     """Read everything back once the stack is whole again."""
     acknowledged = lost = stale = listed_stale = 0
     for client in clients:
@@ -330,12 +420,61 @@ async def verify(http: httpx.AsyncClient, clients: list[Client]) -> dict[str, An
         kept = sum(1 for j in jobs.values() if j["owner"] == client.email
                    and j["status"] not in ("failed", "canceled"))  # fmt: skip
         quota_off += usage["used"] != kept or usage["active_jobs"] != 0
+    webhooks = await _webhooks_processed(http, clients, db_url)
     return {
         "acknowledged": acknowledged, "lost": lost, "stale": stale, "listed_stale": listed_stale,
         "jobs": Counter(j["status"] + (f" ({j['code']})" if j["code"] else "")
                         for j in jobs.values()),
-        "quota_off": quota_off,
+        "quota_off": quota_off, **webhooks,
     }  # fmt: skip
+
+
+async def _webhooks_processed(
+    http: httpx.AsyncClient, clients: list[Client], db_url: str
+) -> dict[str, Any]:
+    """Deliver again, as Stripe does, every event not answered 200; then count what is stored."""
+    unsettled = {event_id for c in clients for event_id in c.events if event_id not in c.settled}
+    first_unsettled = len(unsettled)
+    redeliveries = 0
+    deadline = time.monotonic() + REDELIVERY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        pending = [(c, i) for c in clients for i in c.events if i not in c.settled]
+        if not pending:
+            break
+        for client, event_id in pending:
+            body = json.dumps(client.events[event_id]).encode()
+            answer = await http.post(WEBHOOK, content=body, headers={
+                "stripe-signature": sign(body), "content-type": "application/json"})  # fmt: skip
+            redeliveries += 1
+            # 200 with `duplicate` may still be a handling cut off by the fault (the event is
+            # claimed, never finished): the stored status below tells; deliver again until it is
+            # taken again (after WEBHOOK_ABANDONED_AFTER_S) and answered `duplicate: false`.
+            if answer.status_code == 200 and (
+                not answer.json()["duplicate"] or await _processed(db_url, [event_id]) == 1
+            ):
+                client.settled.add(event_id)
+        await asyncio.sleep(2)
+    delivered = [event_id for c in clients for event_id in c.events]
+    return {
+        "webhooks": len(delivered),
+        "webhooks_unsettled": first_unsettled,
+        "redeliveries": redeliveries,
+        "webhooks_processed": await _processed(db_url, delivered),
+    }
+
+
+async def _processed(db_url: str, event_ids: list[str]) -> int:
+    """How many of these events the database holds as processed (read directly: the admin API
+    would do, but needs an admin)."""
+
+    def count() -> int:
+        with MongoClient(db_url, serverSelectionTimeoutMS=5000) as client:
+            found = client["chaos"]["stripe_events"].count_documents(
+                {"_id": {"$in": event_ids}, "status": "processed"}
+            )
+        return int(found)
+
+    return await asyncio.to_thread(count)
 
 
 async def _jobs_ended(http: httpx.AsyncClient, clients: list[Client]) -> dict[str, Any]:
@@ -361,32 +500,71 @@ async def _jobs_ended(http: httpx.AsyncClient, clients: list[Client]) -> dict[st
 
 async def scenario(
     name: str,
+    stack: Stack,
     base: str,
     inject: Callable[[], None],
-    recover: Callable[[], None],
+    recover: Callable[[], Awaitable[None]],
     *,
     outage_s: float,
     clients: int,
     agentic: bool = False,
 ) -> dict[str, Any]:
-    """Load before (5 s), the fault for `outage_s`, recovery, load after (15 s); then verify."""
+    """Load before (5 s), the fault for `outage_s`, recovery, load after (15 s); then verify.
+
+    The API's rate-limit metrics are read at each turn: hits counted per process (Redis absent)
+    during the fault, and none in the last 10 s, show the limits went back to Redis by themselves.
+    """
     limits = httpx.Limits(max_connections=clients * 2)
     async with httpx.AsyncClient(base_url=base, limits=limits) as http:
-        users = await sign_up(http, clients)
+        users = await sign_up(http, clients, stack.localstripe)
         load = Load(users, agentic=agentic)
         running = asyncio.create_task(load.run())
         await asyncio.sleep(5)
+        local = [await _local_hits(http)]
         load.phase = "outage"
         inject()
         await asyncio.sleep(outage_s)
         await recover()
+        local.append(await _local_hits(http))
         load.fault_ended_at = time.monotonic()
         load.phase = "after"
-        await asyncio.sleep(15)
+        await asyncio.sleep(5)
+        local.append(await _local_hits(http))
+        await asyncio.sleep(10)
+        local.append(await _local_hits(http))
+        degraded = await _degraded(http)
         load.stopping.set()
         await running
-        checked = await verify(http, users)
-    return {"name": name, "outage_s": outage_s, "outcome": load.outcome, **checked}
+        checked = await verify(http, users, local_url(stack.db_port))
+    return {"name": name, "outage_s": outage_s, "outcome": load.outcome,
+            "local_hits": (local[1] - local[0], local[3] - local[2]), "degraded": degraded,
+            **checked}  # fmt: skip
+
+
+async def _metrics(http: httpx.AsyncClient) -> dict[str, float]:
+    for _ in range(50):  # the API's metrics are the API's: wait out a 503 of its own
+        answer = await http.get("/metrics")
+        if answer.status_code == 200:
+            break
+        await asyncio.sleep(0.2)
+    answer.raise_for_status()
+    found = {}
+    for line in answer.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+async def _local_hits(http: httpx.AsyncClient) -> float:
+    return (await _metrics(http)).get("rate_limit_local_hits_total", 0.0)
+
+
+async def _degraded(http: httpx.AsyncClient) -> dict[str, float]:
+    """Which parts still bypass Redis (`redis_degraded`, 1 while they do)."""
+    return {name.partition('"')[2].rstrip('"}'): value
+            for name, value in (await _metrics(http)).items()
+            if name.startswith("redis_degraded{")}  # fmt: skip
 
 
 def _sample(api_pid: int, ports: dict[str, int]) -> dict[str, float]:
@@ -401,13 +579,13 @@ def _sample(api_pid: int, ports: dict[str, int]) -> dict[str, float]:
     return found
 
 
-async def soak(base: str, api_pid: int, ports: dict[str, int], *, seconds: int,
-               clients: int) -> str:  # fmt: skip
+async def soak(stack: Stack, base: str, api_pid: int, *, seconds: int, clients: int) -> str:
     """The mixed load with no fault for `seconds`; the API's resources sampled every 10 s."""
     samples: list[tuple[float, dict[str, float]]] = []
+    ports = {"redis": stack.redis.port, "mongodb": stack.db_port}
     limits = httpx.Limits(max_connections=clients * 2)
     async with httpx.AsyncClient(base_url=base, limits=limits) as http:
-        users = await sign_up(http, clients)
+        users = await sign_up(http, clients, stack.localstripe)
         # One submission in 400 requests: about what two workers on 2 cores sustain beside
         # the rest of the load (at 1 in 20 the queue only grew and transactions timed out).
         load = Load(users, job_weight=0.25)
@@ -418,7 +596,7 @@ async def soak(base: str, api_pid: int, ports: dict[str, int], *, seconds: int,
             await asyncio.sleep(10)
         load.stopping.set()
         await running
-        checked = await verify(http, users)
+        checked = await verify(http, users, local_url(stack.db_port))
     minute = next((s for t, s in samples if t >= 60), samples[0][1])
     last = samples[-1][1]
     answers = load.outcome.count("before")
@@ -445,6 +623,8 @@ def report(row: dict[str, Any]) -> str:
         f"{outcome.first_write_after_s:.2f} s" if outcome.first_write_after_s is not None else "—"
     )
     jobs = ", ".join(f"{k} {v}" for k, v in sorted(row["jobs"].items())) or "none"
+    during, after = row["local_hits"]
+    degraded = ", ".join(name for name, on in row["degraded"].items() if on) or "nothing"
     return (
         f"### {row['name']}\n- load: {phases}\n- 5xx, hangs and refusals: {errors}\n"
         f"- first acknowledged write after the fault ended: {recovered}\n"
@@ -452,20 +632,26 @@ def report(row: dict[str, Any]) -> str:
         f" {row['acknowledged']:,} (lost {row['lost']}, stale by id {row['stale']}, stale in"
         f" the cached list {row['listed_stale']})\n- jobs: {jobs}; users whose quota is off:"
         f" {row['quota_off']}\n"
+        f"- webhook events: {row['webhooks']:,} delivered, {row['webhooks_unsettled']} of them"
+        f" not answered 200 during the load and delivered again after it"
+        f" ({row['redeliveries']} redeliveries); stored as processed:"
+        f" {row['webhooks_processed']:,} of {row['webhooks']:,}\n"
+        f"- rate-limit hits counted per process (Redis bypassed): {during:.0f} during the fault,"
+        f" {after:.0f} in the last 10 s; bypassing Redis at the end: {degraded}\n"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--only", nargs="*", choices=["redis", "database", "worker", "llm"])
+    parser.add_argument("--only", nargs="*", choices=SCENARIOS)
     parser.add_argument("--soak", type=int, default=0, help="seconds of fault-free load; 0 skips")
     args = parser.parse_args()
-    chosen = ["redis", "database", "worker", "llm"] if args.only is None else args.only
+    chosen = SCENARIOS if args.only is None else args.only
     started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"{started} · {machine} · {args.clients} clients", flush=True)
-    llm = ScriptedLLM().start()  # no script: every call is answered with a 500
+    llm = ScriptedLLM().start()
     logs = Path(tempfile.mkdtemp(prefix="devora-chaos-"))
     print(f"logs of the database and the workers: {logs}", flush=True)
     with stack_running(logs, llm) as (stack, base):
@@ -480,6 +666,12 @@ def main() -> None:
         async def replace_worker() -> None:
             stack.start_worker()
 
+        async def restart_stripe() -> None:
+            await asyncio.to_thread(stack.stripe.start)
+
+        def break_llm() -> None:  # a 500, then no answer at all (a timeout), and again
+            llm.reset(*[Reply(status=500), Reply(hang=True)] * 10_000)
+
         async def nothing() -> None:
             return None
 
@@ -487,17 +679,17 @@ def main() -> None:
             "redis": (stack.kill_redis, restart_redis, 10),
             "database": (stack.kill_db, restart_db, 8),
             "worker": (stack.kill_worker, replace_worker, 3),
-            "llm": (lambda: None, nothing, 10),  # the model server fails throughout
+            "stripe": (stack.stop_stripe, restart_stripe, 10),
+            "llm": (break_llm, nothing, 10),  # the model server fails throughout
         }
         for name in chosen:
             inject, recover, outage_s = runs[name]
-            row = asyncio.run(scenario(name, base, inject, recover, outage_s=outage_s,
+            row = asyncio.run(scenario(name, stack, base, inject, recover, outage_s=outage_s,
                                        clients=args.clients, agentic=name == "llm"))  # fmt: skip
             print(report(row), flush=True)
         if args.soak:
             api_pid = _listening_pid(int(base.rsplit(":", 1)[1]))
-            ports = {"redis": stack.redis.port, "mongodb": stack.db_port}
-            print(asyncio.run(soak(base, api_pid, ports, seconds=args.soak,
+            print(asyncio.run(soak(stack, base, api_pid, seconds=args.soak,
                                    clients=args.clients)), flush=True)  # fmt: skip
     llm.server.stop()
 

@@ -126,7 +126,8 @@ class FakeStripe:
         return [seen for seen in self.seen if seen.path.startswith(path_prefix)]
 
     def start(self) -> "FakeStripe":
-        self._server = ThreadedServer(self.app)
+        """Serve; after `stop`, serve again on the same port (Stripe back after an outage)."""
+        self._server = ThreadedServer(self.app, self.port or None)
         self.port = self._server.port
         self._server.start()
         return self

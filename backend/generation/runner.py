@@ -188,8 +188,8 @@ class JobRunner:
         bound = log.bind(job_id=job.id, kind=job.kind)
         bound.info("job_started", attempt=job.attempts)
         await service.emit(job, "status", {"status": "running"})
-        cancel, lost = asyncio.Event(), asyncio.Event()
-        beat = asyncio.create_task(self._beat(service, job, cancel, lost, current))
+        cancel, lost, ended = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        beat = asyncio.create_task(self._beat(service, job, cancel, lost, ended, current))
         try:
             await self._execute(service, job, cancel)
         except asyncio.CancelledError:
@@ -203,6 +203,7 @@ class JobRunner:
                 await asyncio.shield(putting_back)
             raise
         finally:
+            ended.set()  # as well as the cancel, which a driver call can swallow
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
@@ -248,10 +249,16 @@ class JobRunner:
         job: Job,
         cancel: asyncio.Event,
         lost: asyncio.Event,
+        ended: asyncio.Event,
         main: "asyncio.Task[Any]",
     ) -> None:
-        while True:
+        """Beat until the job's task ends. `ended` stops it even when the cancel is lost: seen
+        with the database down and the CPU starved, a cancel landing as a PyMongo call failed
+        was swallowed, the beat went on, and the task waiting for it held its slot forever."""
+        while not ended.is_set():
             await asyncio.sleep(self.settings.job_heartbeat_s)
+            if ended.is_set():
+                return
             try:
                 requested = await service.jobs.heartbeat(job.owner_id, job.id, self.runner_id)
             except Exception as exc:  # a missed beat is retried; the reaper judges staleness

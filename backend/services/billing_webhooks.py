@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from backend.cache import Cache
+from backend.db import UNAVAILABLE_ERRORS
 from backend.errors import AppError
 from backend.integrations.stripe_gateway import StripeGateway
 from backend.metrics import Metrics
@@ -68,6 +69,11 @@ class WebhookInbox:
     async def process(self, event: dict[str, Any]) -> None:
         try:
             await self._handle(event)
+        except UNAVAILABLE_ERRORS:
+            # The database is gone: recording the failure would only wait for it too. The
+            # event stays claimed; a delivery after STRIPE_WEBHOOK_ABANDONED_AFTER_S handles it.
+            self.metrics.webhook_events.labels(event["type"], "failed").inc()
+            raise
         except Exception as exc:
             log.exception("webhook_failed", event_id=event["id"], type=event["type"])
             await self.events.finish(event["id"], f"{type(exc).__name__}: {exc}"[:500])

@@ -127,12 +127,12 @@ async def finished(client: httpx.AsyncClient, headers: dict[str, str], job_id: s
 class Worker:
     """A real `python -m backend worker` process on the app's database and Redis."""
 
-    def __init__(self, settings: Settings, **env: str) -> None:
+    def __init__(self, settings: Settings, concurrency: int = 4, **env: str) -> None:
         url = settings.mongodb_url.get_secret_value()  # type: ignore[union-attr]
         redis = settings.redis_url.get_secret_value()  # type: ignore[union-attr]
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the fixture
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "backend", "worker", "--concurrency", "4"],
+            [sys.executable, "-m", "backend", "worker", "--concurrency", str(concurrency)],
             cwd=ROOT,
             env={**os.environ, "MONGODB_URL": url, "MONGODB_DB": settings.mongodb_db,
                  "REDIS_URL": redis, "LOG_LEVEL": "warning", "JOB_HEARTBEAT_S": "0.2",
@@ -160,8 +160,8 @@ class Worker:
 def workers() -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(settings: Settings, **env: str) -> Worker:
-        worker = Worker(settings, **env)
+    def start(settings: Settings, concurrency: int = 4, **env: str) -> Worker:
+        worker = Worker(settings, concurrency, **env)
         started.append(worker)
         time.sleep(0)  # started; it connects on its own
         return worker

@@ -10,11 +10,12 @@ import httpx
 import pytest
 
 from backend.config import Settings
+from backend.dev import wait_for_mongodb
 from backend.main import create_app
 from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.factories import signed_up
 from tests.generation.conftest import FAST_JOBS, JOBS, Worker, big_spec, events, submit
-from tests.servers import RedisServer, ThreadedServer
+from tests.servers import MongoServer, RedisServer, ThreadedServer
 
 
 @pytest.fixture
@@ -203,3 +204,49 @@ async def _submitted_once_redis_answers(api: httpx.AsyncClient, headers: dict[st
 
 def _ended(job: Any) -> bool:
     return job["status"] not in ("queued", "running")
+
+
+async def test_a_database_outage_interrupts_the_running_job_and_holds_the_next_until_it_is_back(
+    make_settings: Callable[..., Settings], workers: Callable[..., Worker]
+) -> None:
+    """The database is killed under a worker that runs one job and has the next one waiting.
+
+    The running job cannot be ended, so it is interrupted, not failed: once the database is
+    back a reaper runs it again. The next job's message, taken while the database is down, is
+    not dropped: its claim waits for the database. Both succeed; the quota counts both once.
+    """
+    database = MongoServer(on_disk=True).start()
+    try:
+        settings = make_settings(mongodb_url=database.url, max_active_jobs_free=2,
+                                 **GENEROUS_LIMITS, **FAST_JOBS)  # fmt: skip
+        worker = workers(settings, concurrency=1)
+        async with open_client(create_app(settings)) as api:
+            _, alice = await signed_up(api)
+            first = (await submit(api, alice, big_spec(), key="first")).json()
+            await wait_for(api, alice, first["id"], designing)
+            second = (await submit(api, alice, key="second")).json()  # behind the first
+            database.kill()
+            await _said(worker, "job_interrupted", "job_claim_waiting")
+            database.spawn()  # on this (the main) thread: the server lives as long as it
+            assert database.process is not None
+            await asyncio.to_thread(wait_for_mongodb, database.url, database.process, 60)
+            ended = [await wait_for(api, alice, job["id"], _ended_once_answered)
+                     for job in (first, second)]  # fmt: skip
+            usage = (await api.get("/api/v2/generate/usage", headers=alice)).json()
+    finally:
+        database.close()
+    assert [job["status"] for job in ended] == ["succeeded", "succeeded"], worker.said()[-3000:]
+    assert (usage["used"], usage["active_jobs"]) == (2, 0)
+    assert "job_crashed" not in worker.said()
+
+
+async def _said(worker: Worker, *lines: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(line in worker.said() for line in lines):
+        assert time.monotonic() < deadline, f"the worker never said {lines}: {worker.said()}"
+        await asyncio.sleep(0.1)
+
+
+def _ended_once_answered(job: Any) -> bool:
+    """Ended; an answer without a status is the API's own 503 while it reconnects."""
+    return job.get("status") not in (None, "queued", "running")

@@ -1,5 +1,6 @@
 """The database: a real MongoDB-wire server, declared indexes, index-backed queries."""
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -9,15 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from backend.config import NO_DATABASE, Settings, load_settings
 from backend.db import Mongo
+from backend.dev import wait_for_mongodb
+from backend.main import create_app
 from backend.repositories import INDEXES
 from backend.repositories.base import insert_new
+from tests.conftest import open_client
 from tests.factories import PASSWORD, bearer, login, register
 from tests.query_plans import collection_scans, recorded_commands
+from tests.servers import LosingProxy, MongoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,3 +169,42 @@ async def test_an_insert_whose_acknowledgement_was_lost_is_the_success_it_is(
             await insert_new(users, {"email": "a@example.com"})  # another insert: refused
     finally:
         await client.close()
+
+
+async def test_a_registration_whose_acknowledgement_died_with_the_database_is_201(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The database is killed between storing the user and answering for it, then restarted.
+
+    The driver retries the insert (retryable writes, as on a production URL) against a server
+    that has forgotten the first attempt; the stored user is this registration's, so it is a
+    201, not `email_taken` or a 500. The user exists once and can log in.
+    """
+    database = MongoServer(on_disk=True).start()
+    proxy = await LosingProxy(database.port).start()
+
+    async def crash() -> None:
+        database.kill()
+        database.spawn()  # on this (the main) thread: the server lives as long as it
+        assert database.process is not None
+        await asyncio.to_thread(wait_for_mongodb, database.url, database.process, 60)
+
+    try:
+        # A server-selection wait long enough for the restart, so the one retry reaches it.
+        settings = make_settings(mongodb_url=proxy.url(), mongodb_timeout_ms=20_000)
+        app = create_app(settings)
+        async with open_client(app) as client:
+            proxy.lose_next_ack("insert", "users", crash)
+            email = "lost-ack@example.com"
+            answer = await client.post(
+                "/api/v2/auth/register", json={"email": email, "password": PASSWORD}
+            )
+            assert [c["insert"] for c in proxy.lost] == ["users"]  # an answer was really lost
+            assert answer.status_code == 201, answer.text
+            users = app.state.resources.mongo.db["users"]
+            assert await users.count_documents({"email": email}) == 1
+            assert (await users.find_one({"email": email}))["_id"] == ObjectId(answer.json()["id"])
+            await login(client, email)
+    finally:
+        await proxy.close()
+        database.close()
