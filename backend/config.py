@@ -163,7 +163,7 @@ class Settings(BaseSettings):
     job_stale_after_s: float = Field(default=30.0, gt=0, le=3600)
     job_reaper_interval_s: float = Field(default=5.0, gt=0, le=600)
     job_max_attempts: int = Field(default=2, ge=1, le=10)
-    job_redelivery_s: int = Field(default=600, ge=1, le=86_400)
+    job_redelivery_s: int = Field(default=120, ge=1, le=86_400)
     job_cancel_wait_s: float = Field(default=5.0, ge=0, le=60)
     job_enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30)
 

@@ -2,8 +2,10 @@
 
 With `REDIS_URL` the API only enqueues and `python -m backend worker` processes run the jobs;
 a message is acknowledged once its job has run, so one held by a worker that died is handed
-to another worker (after `JOB_REDELIVERY_S`). Without Redis (`make run`) taskiq's in-memory
-broker runs jobs inside the API process: the same task, the same runner.
+to another worker (after `JOB_REDELIVERY_S`, when taskiq-redis next finds new messages; the
+reaper also sends again a job still queued that long after its message was sent). Without
+Redis (`make run`) taskiq's in-memory broker runs jobs inside the API process: the same task,
+the same runner.
 """
 
 import asyncio

@@ -24,11 +24,11 @@ With `--soak N`, last: the same load for N seconds with no fault (but with a job
 workers sustain), sampling the API process's RSS, open files and connections to Redis and the
 database every 10 s.
 
-Stripe is localstripe behind the suite's Stripe-shaped front (`FakeStripe`); each client has a
-Stripe customer and subscription, opens the billing portal, and has `checkout.session.completed`
-events delivered to the webhook (signed, each new, now and then one delivered before). A delivery
-answered with anything but 200 is delivered again after the fault, as Stripe would, until it
-is; then every event must be stored as processed.
+Stripe is localstripe behind the suite's Stripe-shaped front (`FakeStripe`, in a process of its
+own); each client has a Stripe customer and subscription, opens the billing portal, and has
+`checkout.session.completed` events delivered to the webhook (signed, each new, now and then
+one delivered before). A delivery answered with anything but 200 is delivered again after the
+fault, as Stripe would, until it is; then every event must be stored as processed.
 
 Usage: python -m bench.chaos [--clients 16] [--only redis database worker stripe llm]
        [--soak 600]
@@ -70,7 +70,6 @@ from tests.stripe_peers import (
     PRICE_TEAM,
     SECRET_KEY,
     WEBHOOK_SECRET,
-    FakeStripe,
     LocalStripe,
     event,
     sign,
@@ -262,14 +261,15 @@ class Stack:
         self.redis = RedisServer("--appendonly", "yes", "--appendfsync", "always")
         self.workers: list[subprocess.Popen[bytes]] = []
         self.localstripe = LocalStripe()
-        self.stripe = FakeStripe(upstream=self.localstripe.url)
+        self.stripe_port = free_port()
+        self.stripe: subprocess.Popen[bytes] | None = None
         self.env = {
             "MONGODB_URL": local_url(self.db_port), "MONGODB_DB": "chaos",
             "REDIS_URL": self.redis.url, "JWT_SECRET": secrets.token_urlsafe(48),
             "LOG_LEVEL": "info", "LLM_BASE_URL": llm.url, "LLM_API_KEY": "chaos",
             "LLM_MAX_RETRIES": "1", "LLM_TIMEOUT_S": "5", "QUOTA_FREE": "100000",
             "MAX_ACTIVE_JOBS_FREE": "100", "QUOTA_PRO": "100000", "MAX_ACTIVE_JOBS_PRO": "100",
-            "JOB_HEARTBEAT_S": "1", "JOB_STALE_AFTER_S": "10",
+            "JOB_HEARTBEAT_S": "1", "JOB_STALE_AFTER_S": "10", "JOB_REDELIVERY_S": "20",
             "JOB_REAPER_INTERVAL_S": "1", "JOB_MAX_ATTEMPTS": "2",
             **{f"RATE_LIMIT_{name}": "1000000/minute" for name in (
                 "DEFAULT_USER", "DEFAULT_ANONYMOUS", "AUTH_LOGIN", "AUTH_REGISTER",
@@ -281,9 +281,17 @@ class Stack:
         }  # fmt: skip
 
     def start_stripe(self) -> None:
-        self.localstripe.start()
-        self.stripe.start()
-        self.env["STRIPE_API_BASE"] = self.stripe.url
+        """The Stripe-shaped front (`FakeStripe`, in a process of its own) before localstripe."""
+        if self.localstripe.process is None:
+            self.localstripe.start()
+        log = (self.tmp / "stripe.log").open("ab")
+        self.stripe = subprocess.Popen(
+            [sys.executable, "-m", "tests.stripe_peers", str(self.stripe_port),
+             self.localstripe.url],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        wait_for_port(self.stripe_port, timeout=20)
+        self.env["STRIPE_API_BASE"] = f"http://127.0.0.1:{self.stripe_port}"
 
     def start_db(self) -> None:
         self.spawn_db()
@@ -330,11 +338,14 @@ class Stack:
         victim.wait(10)
 
     def stop_stripe(self) -> None:
-        """Stripe's API stops answering: its port refuses connections."""
-        self.stripe.stop()
+        """Stripe's API goes away (`kill -9` of the front): its port refuses connections."""
+        assert self.stripe is not None
+        self.stripe.kill()
+        self.stripe.wait(10)
 
     def close(self) -> None:
-        self.stripe.stop()
+        if self.stripe is not None and self.stripe.poll() is None:
+            self.stripe.kill()
         self.localstripe.stop()
         for worker in self.workers:
             if worker.poll() is None:
@@ -667,7 +678,7 @@ def main() -> None:
             stack.start_worker()
 
         async def restart_stripe() -> None:
-            await asyncio.to_thread(stack.stripe.start)
+            await asyncio.to_thread(stack.start_stripe)
 
         def break_llm() -> None:  # a 500, then no answer at all (a timeout), and again
             llm.reset(*[Reply(status=500), Reply(hang=True)] * 10_000)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import uvicorn
 
 from tests.servers import ThreadedServer, free_port, wait_for_port
 
@@ -322,3 +323,15 @@ async def wait_until(check: Any, timeout: float = 10.0) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def main() -> None:
+    """`python -m tests.stripe_peers PORT UPSTREAM`: the Stripe-shaped front in a process of
+    its own (`make chaos`: a front sharing the load generator's interpreter was its bottleneck)."""
+    port, upstream = int(sys.argv[1]), sys.argv[2]
+    uvicorn.run(FakeStripe(upstream=upstream, port=port).app, host="127.0.0.1", port=port,
+                log_level="warning", interface="asgi3")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

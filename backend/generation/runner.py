@@ -304,9 +304,28 @@ async def resend_unsent(service: GenerationService, queue: JobQueue) -> int:
     return sent
 
 
+async def resend_unclaimed(service: GenerationService, queue: JobQueue, settings: Settings) -> int:
+    """Send again the message of a job still queued `JOB_REDELIVERY_S` after it was sent.
+
+    A worker killed after reading messages and before claiming their jobs takes them with it:
+    the broker hands such a message on only when it has been idle that long *and* a new message
+    arrives (taskiq-redis reclaims after a read that found something). A job sent twice still
+    runs once; one waiting behind a long queue is merely sent again, once per interval."""
+    before = utcnow() - timedelta(seconds=settings.job_redelivery_s)
+    sent = 0
+    for job in await service.jobs.unclaimed(before):
+        if await service.jobs.take_for_resending(job):
+            await send_or_mark(service, queue, job)
+            log.warning("job_resent", job_id=job.id, sent_at=str(job.sent_at))
+            sent += 1
+    return sent
+
+
 async def reap_once(service: GenerationService, queue: JobQueue, settings: Settings) -> int:
     """Jobs whose runner stopped beating: retried once, then failed with `worker_lost`."""
     await resend_unsent(service, queue)
+    if not queue.is_in_process:  # in process, a message is lost only with the process
+        await resend_unclaimed(service, queue, settings)
     before = utcnow() - timedelta(seconds=settings.job_stale_after_s)
     reaped = 0
     for job in await service.jobs.stale(before):

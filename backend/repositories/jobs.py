@@ -36,8 +36,10 @@ INDEXES = {
         IndexModel([("created_at", DESCENDING)], name="created_at"),
         IndexModel([("status", ASCENDING), ("created_at", DESCENDING)], name="status_created"),
         IndexModel([("kind", ASCENDING), ("created_at", DESCENDING)], name="kind_created"),
-        # The reaper's query: running jobs whose heartbeat went stale.
+        # The reaper's queries: running jobs whose heartbeat went stale; queued jobs whose
+        # message was sent long ago and never claimed.
         IndexModel([("status", ASCENDING), ("heartbeat_at", ASCENDING)], name="status_heartbeat"),
+        IndexModel([("status", ASCENDING), ("sent_at", ASCENDING)], name="status_sent"),
     ],
     EVENTS: [
         IndexModel([("job_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="job_seq"),
@@ -67,6 +69,7 @@ class Job(BaseModel):
     runner_id: str | None
     cancel_requested: bool
     period: str
+    sent_at: datetime | None = None  # when its queue message was last sent
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -135,6 +138,7 @@ class JobRepository:
             "cancel_requested": False,
             "period": period,
             "event_seq": 0,
+            "sent_at": now,  # the message goes right after the admission commits
             "created_at": now,
             "started_at": None,
             "finished_at": None,
@@ -294,7 +298,22 @@ class JobRepository:
         return [_job(doc) for doc in await cursor.to_list(length=limit)]
 
     async def mark_sent(self, job: Job) -> None:
-        await self.jobs.update_one({"_id": ObjectId(job.id)}, {"$unset": {"unsent": ""}})
+        await self.jobs.update_one(
+            {"_id": ObjectId(job.id)}, {"$unset": {"unsent": ""}, "$set": {"sent_at": utcnow()}}
+        )
+
+    async def unclaimed(self, sent_before: datetime, limit: int = 100) -> list[Job]:
+        """Queued jobs whose message was sent before `sent_before` (`status_sent` index)."""
+        cursor = self.jobs.find({"status": "queued", "sent_at": {"$lt": sent_before}})
+        return [_job(doc) for doc in await cursor.limit(limit).to_list(length=limit)]
+
+    async def take_for_resending(self, job: Job) -> bool:
+        """Whether this reaper sends the job's message again (one of several reapers does)."""
+        result = await self.jobs.update_one(
+            {"_id": ObjectId(job.id), "status": "queued", "sent_at": job.sent_at},
+            {"$set": {"sent_at": utcnow()}},
+        )
+        return result.modified_count == 1
 
     async def count_queued(self) -> int:
         return await self.jobs.count_documents({"status": "queued"})
@@ -305,7 +324,7 @@ class JobRepository:
             {"_id": ObjectId(job.id), "owner_id": job.owner_id, "status": "running",
              "runner_id": job.runner_id},
             {"$set": {"status": "queued", "runner_id": None, "heartbeat_at": None,
-                      "stage": stage, "progress": 0}},
+                      "stage": stage, "progress": 0, "sent_at": utcnow()}},
         )  # fmt: skip
         return result.modified_count == 1
 

@@ -2,15 +2,19 @@
 live events across processes, reconnects, a killed worker, a graceful shutdown."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from backend.config import Settings
 from backend.dev import wait_for_mongodb
+from backend.jobs import CONSUMER_GROUP, QUEUE_NAME
 from backend.main import create_app
 from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.factories import signed_up
@@ -250,3 +254,24 @@ async def _said(worker: Worker, *lines: str, timeout: float = 60) -> None:
 def _ended_once_answered(job: Any) -> bool:
     """Ended; an answer without a status is the API's own 503 while it reconnects."""
     return job.get("status") not in (None, "queued", "running")
+
+
+async def test_a_message_that_died_with_the_worker_that_read_it_is_sent_again(
+    settings: Settings, api: httpx.AsyncClient, workers: Callable[..., Worker]
+) -> None:
+    """A worker killed after reading a message and before claiming its job leaves the message
+    pending under its name; taskiq-redis hands it on only when new messages arrive, and none
+    may. The reaper sends a job still queued `JOB_REDELIVERY_S` after its message again."""
+    _, alice = await signed_up(api)
+    job = (await submit(api, alice)).json()  # no worker yet: the message waits in the stream
+    redis_url = settings.redis_url.get_secret_value()  # type: ignore[union-attr]
+    async with Redis.from_url(redis_url) as redis:
+        with contextlib.suppress(ResponseError):  # the API's broker may have made it
+            await redis.xgroup_create(QUEUE_NAME, CONSUMER_GROUP, id="0", mkstream=True)
+        # What a worker does before it dies: the message is now its, never acknowledged.
+        taken = await redis.xreadgroup(CONSUMER_GROUP, "killed-worker", {QUEUE_NAME: ">"})
+    assert len(taken[0][1]) == 1
+    worker = workers(settings, JOB_REDELIVERY_S="1")
+    ended = await wait_for(api, alice, job["id"], _ended, timeout=60)
+    assert ended["status"] == "succeeded", worker.said()
+    assert "job_resent" in worker.said()
