@@ -84,7 +84,7 @@ bench: $(VENV)/.dev $(DB_VENV)/.installed
 	$(BIN)/python -m bench.jobs
 	$(BIN)/python -m bench.agentic
 
-# About 6 minutes: each fault under a mixed load, then everything read back (bench/chaos.py).
+# About 10 minutes: each fault under a mixed load, then everything read back (bench/chaos.py).
 chaos: $(VENV)/.dev $(DB_VENV)/.installed system-deps
 	$(BIN)/python -m bench.chaos
 

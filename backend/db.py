@@ -1,6 +1,7 @@
 """The MongoDB client: MongoDB in production, SecantusDB (MongoDB wire) locally and in tests."""
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,9 @@ log = structlog.get_logger("devora.db")
 
 Document = dict[str, Any]
 T = TypeVar("T")
+
+# Time left after a transaction's budget to send its abort (one round trip) or finish its commit.
+ABORT_MARGIN_S = 1.0
 
 # MongoDB unreachable or too slow: the request answers 503 rather than 500 (or a hang).
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -101,17 +105,34 @@ class Mongo:
         commit or abort: cut off mid-way, the transaction would stay open on the server and
         hold its documents against every other writer until the server's lifetime limit.
 
-        `bounded` (a request's transactions): retries stop after `transaction_budget_s`, with a
-        timeout error (503), through PyMongo's own client-side timeout. Unbounded,
+        `bounded` (a request's transactions): attempts stop after `transaction_budget_s`, with
+        a timeout error (503), through PyMongo's own client-side timeout. Unbounded,
         `with_transaction` retries for up to 120 s: with the database down, a request hung that
-        long, and a client that gave up could still find its write committed later."""
+        long, and a client that gave up could still find its write committed later.
+
+        The budget binds each attempt's `work`; the abort after a failed attempt, and the
+        commit's retries, get `ABORT_MARGIN_S` more. With one timeout around the whole
+        `with_transaction`, an attempt that spent the budget left no time to send its abort
+        (PyMongo ignores the abort's failure): the transaction stayed open on the server, its
+        documents held against every other writer for up to a minute, and under load the
+        conflicts this caused spent more budgets (a 10-minute soak: updates retrying on write
+        conflicts for 50 s, 171 project creates answered 503)."""
 
         async def run() -> T:
             async with self.client.start_session() as session:
                 if not bounded:
                     return await session.with_transaction(work)
-                with pymongo.timeout(self.transaction_budget_s):
-                    return await session.with_transaction(work)
+                deadline = time.monotonic() + self.transaction_budget_s
+
+                async def attempt(session: AsyncClientSession) -> T:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:  # a retry after the budget: not transient, so final
+                        raise ExecutionTimeout("the transaction's time budget is spent")
+                    with pymongo.timeout(remaining):
+                        return await work(session)
+
+                with pymongo.timeout(self.transaction_budget_s + ABORT_MARGIN_S):
+                    return await session.with_transaction(attempt)
 
         return await despite_cancel(run())
 

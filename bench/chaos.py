@@ -454,9 +454,14 @@ async def _webhooks_processed(
             break
         for client, event_id in pending:
             body = json.dumps(client.events[event_id]).encode()
-            answer = await http.post(WEBHOOK, content=body, headers={
-                "stripe-signature": sign(body), "content-type": "application/json"})  # fmt: skip
-            redeliveries += 1
+            try:
+                answer = await http.post(WEBHOOK, content=body, timeout=REQUEST_TIMEOUT_S,
+                                         headers={"stripe-signature": sign(body),
+                                                  "content-type": "application/json"})  # fmt: skip
+            except httpx.TransportError:  # a timeout included: Stripe delivers again later
+                continue
+            finally:
+                redeliveries += 1
             # 200 with `duplicate` may still be a handling cut off by the fault (the event is
             # claimed, never finished): the stored status below tells; deliver again until it is
             # taken again (after WEBHOOK_ABANDONED_AFTER_S) and answered `duplicate: false`.
@@ -526,7 +531,7 @@ async def scenario(
     during the fault, and none in the last 10 s, show the limits went back to Redis by themselves.
     """
     limits = httpx.Limits(max_connections=clients * 2)
-    async with httpx.AsyncClient(base_url=base, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_S) as http:
         users = await sign_up(http, clients, stack.localstripe)
         load = Load(users, agentic=agentic)
         running = asyncio.create_task(load.run())
@@ -595,7 +600,7 @@ async def soak(stack: Stack, base: str, api_pid: int, *, seconds: int, clients: 
     samples: list[tuple[float, dict[str, float]]] = []
     ports = {"redis": stack.redis.port, "mongodb": stack.db_port}
     limits = httpx.Limits(max_connections=clients * 2)
-    async with httpx.AsyncClient(base_url=base, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_S) as http:
         users = await sign_up(http, clients, stack.localstripe)
         # One submission in 400 requests: about what two workers on 2 cores sustain beside
         # the rest of the load (at 1 in 20 the queue only grew and transactions timed out).
@@ -607,20 +612,28 @@ async def soak(stack: Stack, base: str, api_pid: int, *, seconds: int, clients: 
             await asyncio.sleep(10)
         load.stopping.set()
         await running
+        minute = next((s for t, s in samples if t >= 60), samples[0][1])
+        last = samples[-1][1]
+        answers = load.outcome.count("before")
+        errors = load.outcome.server_errors()
+        rss_by_minute = [f"{s['rss_mib']:.0f}" for t, s in samples if int(t) % 60 < 10]
+        print("\n".join([
+            f"### soak ({seconds} s, no fault)",
+            f"- load: {answers:,} answers, {sum(errors.values())} 5xx/hung/refused"
+            f" ({dict(errors) or 'none'}); slowest {load.outcome.slowest_s['before']:.2f} s",
+            "- the API process after 1 min → at the end (peak): " + ", ".join(
+                f"{key} {minute[key]:.0f} → {last[key]:.0f} ({peak:.0f})"
+                for key in last if (peak := max(s[key] for _, s in samples)) is not None),
+            f"- RSS (MiB) at each minute: {' '.join(rss_by_minute)}",
+        ]), flush=True)  # fmt: skip
         checked = await verify(http, users, local_url(stack.db_port))
-    minute = next((s for t, s in samples if t >= 60), samples[0][1])
-    last = samples[-1][1]
-    answers = load.outcome.count("before")
-    errors = load.outcome.server_errors()
-    lines = [f"### soak ({seconds} s, no fault)",
-             f"- load: {answers:,} answers, {sum(errors.values())} 5xx/hung/refused"
-             f" ({dict(errors) or 'none'}); slowest {load.outcome.slowest_s['before']:.2f} s",
-             "- the API process after 1 min → at the end (peak): " + ", ".join(
-                 f"{key} {minute[key]:.0f} → {last[key]:.0f} ({peak:.0f})"
-                 for key in last if (peak := max(s[key] for _, s in samples)) is not None),
-             f"- acknowledged projects read back: {checked['acknowledged'] - checked['lost']:,}"
-             f" of {checked['acknowledged']:,}; jobs: {dict(checked['jobs'])}"]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return (
+        f"- acknowledged projects read back: {checked['acknowledged'] - checked['lost']:,}"
+        f" of {checked['acknowledged']:,}; jobs: {dict(checked['jobs'])}\n"
+        f"- webhook events: {checked['webhooks']:,} delivered, {checked['webhooks_unsettled']}"
+        f" not answered 200 during the load; stored as processed:"
+        f" {checked['webhooks_processed']:,} of {checked['webhooks']:,}\n"
+    )
 
 
 def report(row: dict[str, Any]) -> str:

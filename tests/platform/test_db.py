@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pymongo
 import pytest
 from bson import ObjectId
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, MongoClient
 from pymongo.errors import DuplicateKeyError
 
 from backend.config import NO_DATABASE, Settings, load_settings
-from backend.db import Mongo
+from backend.db import UNAVAILABLE_ERRORS, Mongo
 from backend.dev import wait_for_mongodb
 from backend.main import create_app
 from backend.repositories import INDEXES
@@ -208,3 +209,28 @@ async def test_a_registration_whose_acknowledgement_died_with_the_database_is_20
     finally:
         await proxy.close()
         database.close()
+
+
+async def test_a_transaction_cut_off_by_its_budget_lets_go_of_its_documents(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """An attempt that spends the budget is aborted on the server, not left open: a write
+    outside it to the same document goes through at once, and the attempt's write is gone.
+    (Left open, the transaction held the document for up to a minute.)"""
+    mongo = Mongo(make_settings(mongodb_timeout_ms=500))  # a budget of 1 s
+    things = mongo.db["things"]
+    try:
+        await things.insert_one({"_id": 1, "n": 0})
+
+        async def slow(session: Any) -> None:
+            await things.update_one({"_id": 1}, {"$inc": {"n": 1}}, session=session)
+            await asyncio.sleep(mongo.transaction_budget_s + 0.2)
+            await things.find_one({"_id": 2}, session=session)  # past the budget: refused
+
+        with pytest.raises(UNAVAILABLE_ERRORS):
+            await mongo.transaction(slow)
+        with pymongo.timeout(5):  # left open, this waits on the transaction and times out
+            await things.update_one({"_id": 1}, {"$inc": {"n": 10}})
+        assert (await things.find_one({"_id": 1})) == {"_id": 1, "n": 10}
+    finally:
+        await mongo.close()
