@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -41,7 +41,9 @@ from backend.services.projects import (
     LIMITS,
     Caps,
     MessageLimitReached,
+    ProjectLimitReached,
     append_counted,
+    insert_counted,
     owner_scope,
     project_scope,
 )
@@ -450,10 +452,8 @@ class GenerationService:
             if seq is None:
                 raise _NotRunning()  # aborts: no project written for a job that did not end
             applied.clear()
-            new_project_of: User | None = None
             if output is not None:
-                fields_applied, new_project_of = await self._apply(job, output, session)
-                applied.update(fields_applied, progress=100)
+                applied.update(await self._apply(job, output, session), progress=100)
                 await self.jobs.set_fields(job, applied, {}, session=session)
             await self.usage.release(
                 job.owner_id, job.period, refund=status != "succeeded",
@@ -463,10 +463,6 @@ class GenerationService:
             assert final is not None
             kind, data = _terminal_event(final)
             await self.jobs.append_event(job.id, seq, kind, data, session=session)
-            if new_project_of is not None:
-                # Last: the owner's document is then held only until the commit, not while
-                # a whole project is written (their own requests wait on it meanwhile).
-                await self._take_project_slot(new_project_of, session)
 
         async def finish_and_invalidate() -> None:
             # Unbounded: a worker's commit of many files may take seconds, and with the database
@@ -496,21 +492,21 @@ class GenerationService:
             self.metrics.job_duration.labels(job.kind, status).observe(elapsed)
         log.info("job_ended", job_id=job.id, kind=job.kind, status=status)
 
-    async def _apply(
-        self, job: Job, output: Output, session: Session
-    ) -> tuple[dict[str, Any], User | None]:
-        """Write the output to the project (created for fullstack) in the transaction; the
-        owner whose project slot the caller must still take, for a new project."""
+    async def _apply(self, job: Job, output: Output, session: Session) -> dict[str, Any]:
+        """Write the output to the project (created for fullstack) in the transaction."""
         project_id = job.project_id
-        new_project_of = None
         if project_id is None:
             owner = await self.users.get(job.owner_id)
             if owner is None:
                 raise JobFailure("project_missing", "The job's owner no longer exists")
-            project = await self.projects.create(
-                owner.id, output.project_name or "Generated project", "", [], session=session
-            )
-            project_id, new_project_of = project.id, owner
+            try:
+                project = await insert_counted(
+                    self.users, self.projects, owner, self.caps.projects[owner.plan],
+                    output.project_name or "Generated project", "", [], session,
+                )  # fmt: skip
+            except ProjectLimitReached as refused:
+                raise JobFailure(refused.code, refused.detail) from None
+            project_id = project.id
         else:
             found = await self.projects.get(job.owner_id, project_id, session=session)
             if found is None:
@@ -545,20 +541,8 @@ class GenerationService:
              "size": len((c.after or "").encode())}
             for c in changes
         ]  # fmt: skip
-        applied = {"project_id": project_id,
-                   "result": {"summary": output.summary, "files": result_files}}  # fmt: skip
-        return applied, new_project_of
-
-    async def _take_project_slot(self, owner: User, session: Session) -> None:
-        """Count the job's new project against its owner's cap (the count is authoritative)."""
-        if not await self.users.take_project_slot(
-            owner.id, self.caps.projects[owner.plan], session
-        ):
-            self._project_limit(owner)
-
-    def _project_limit(self, owner: User) -> NoReturn:
-        cap = self.caps.projects[owner.plan]
-        raise JobFailure("project_limit_reached", f"The {owner.plan} plan allows {cap} projects")
+        return {"project_id": project_id,
+                "result": {"summary": output.summary, "files": result_files}}  # fmt: skip
 
     # Revert -----------------------------------------------------------------------------
 
