@@ -468,6 +468,7 @@ class GenerationService:
             # Unbounded: a worker's commit of many files may take seconds, and with the database
             # down it waits for it to return rather than losing the job's outcome.
             await self.mongo.transaction(finish, bounded=False)
+            self._count_end(job, status)  # before anything else: the status shows from now on
             if "project_id" in applied:
                 await self.cache.invalidate(
                     owner_scope(job.owner_id), project_scope(applied["project_id"])
@@ -482,7 +483,6 @@ class GenerationService:
             # The output broke a project rule: the job fails instead, the project untouched.
             return await self.end(job, "failed", from_status=from_status,
                                   error=(failure.code, failure.message))  # fmt: skip
-        self._count_end(job, status)
         return True
 
     def _count_end(self, job: Job, status: str) -> None:

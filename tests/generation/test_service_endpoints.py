@@ -1,5 +1,7 @@
 """Models, agentic availability and the job metrics."""
 
+import asyncio
+
 import httpx
 
 from tests.generation.conftest import finished, submit
@@ -37,7 +39,12 @@ async def test_metrics_count_jobs_and_their_duration(
 ) -> None:
     job = (await submit(client, alice)).json()
     await finished(client, alice, job["id"])
-    text = (await client.get("/metrics")).text
+    succeeded = 'generation_jobs_total{kind="fullstack",status="succeeded"} 1.0'
+    for _ in range(100):  # counted just after the commit the job's status shows
+        text = (await client.get("/metrics")).text
+        if succeeded in text:
+            break
+        await asyncio.sleep(0.05)
     assert 'generation_jobs_total{kind="fullstack",status="accepted"} 1.0' in text
     assert 'generation_jobs_total{kind="fullstack",status="succeeded"} 1.0' in text
     assert 'generation_job_duration_seconds_count{kind="fullstack",status="succeeded"} 1.0' in text
