@@ -203,7 +203,7 @@ class JobRunner:
                 await asyncio.shield(putting_back)
             raise
         finally:
-            ended.set()  # as well as the cancel, which a driver call can swallow
+            ended.set()  # as well as the cancel, which was seen lost
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
@@ -253,8 +253,8 @@ class JobRunner:
         main: "asyncio.Task[Any]",
     ) -> None:
         """Beat until the job's task ends. `ended` stops it even when the cancel is lost: seen
-        with the database down and the CPU starved, a cancel landing as a PyMongo call failed
-        was swallowed, the beat went on, and the task waiting for it held its slot forever."""
+        with the database down and the CPU starved, the beat went on after its cancel, and the
+        task waiting for it held its worker slot for as long as the outage lasted."""
         while not ended.is_set():
             await asyncio.sleep(self.settings.job_heartbeat_s)
             if ended.is_set():
