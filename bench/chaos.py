@@ -62,7 +62,7 @@ from backend.dev import local_url, start_secantusd, wait_for_mongodb
 from bench.jobs import spec
 from bench.overhead import _listening_pid
 from bench.server import ROOT, api_server
-from tests.billing.helpers import BACK, WEBHOOK, customer_id
+from tests.billing.helpers import BACK, WEBHOOK, customer_id, deliver
 from tests.llm_server import Reply, ScriptedLLM
 from tests.servers import RedisServer, free_port, wait_for_port
 from tests.stripe_peers import (
@@ -444,8 +444,7 @@ async def _webhooks_processed(
     http: httpx.AsyncClient, clients: list[Client], db_url: str
 ) -> dict[str, Any]:
     """Deliver again, as Stripe does, every event not answered 200; then count what is stored."""
-    unsettled = {event_id for c in clients for event_id in c.events if event_id not in c.settled}
-    first_unsettled = len(unsettled)
+    first_unsettled = sum(1 for c in clients for event_id in c.events if event_id not in c.settled)
     redeliveries = 0
     deadline = time.monotonic() + REDELIVERY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -453,11 +452,8 @@ async def _webhooks_processed(
         if not pending:
             break
         for client, event_id in pending:
-            body = json.dumps(client.events[event_id]).encode()
             try:
-                answer = await http.post(WEBHOOK, content=body, timeout=REQUEST_TIMEOUT_S,
-                                         headers={"stripe-signature": sign(body),
-                                                  "content-type": "application/json"})  # fmt: skip
+                answer = await deliver(http, client.events[event_id])
             except httpx.TransportError:  # a timeout included: Stripe delivers again later
                 continue
             finally:
