@@ -355,10 +355,11 @@ class JobRepository:
         self, job: Job, fields: dict[str, Any], *, from_status: tuple[str, ...], session: Session
     ) -> int | None:
         """Move an active job to a terminal state; its next event number, or None if it was not
-        in `from_status` any more (someone else finished it)."""
+        in `from_status` any more (someone else finished it), or another runner holds it now
+        (the reaper retried it elsewhere while this one was still finishing)."""
         doc = await self.jobs.find_one_and_update(
             {"_id": ObjectId(job.id), "owner_id": job.owner_id,
-             "status": {"$in": list(from_status)}},
+             "status": {"$in": list(from_status)}, "runner_id": job.runner_id},
             {"$set": {**fields, "finished_at": utcnow(), "runner_id": None},
              "$inc": {"event_seq": 1}},
             projection={"event_seq": 1},

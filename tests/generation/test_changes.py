@@ -168,6 +168,25 @@ async def test_a_job_that_stopped_running_meanwhile_writes_no_project(
     assert owner.get("project_count", 0) == 0
 
 
+async def test_a_runner_whose_job_was_reaped_and_taken_by_another_cannot_end_it(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Seen in the soak: a commit slow enough for the reaper to retry its job elsewhere still
+    ended it, while the second runner ran it. Only the runner holding the job ends it."""
+    user, headers = await signed_up(client)
+    service, first = await claimed_fullstack_job(app, user["email"])
+    assert await service.jobs.requeue(first, "retrying")
+    second = await service.jobs.claim(first.owner_id, first.id, "second-runner")
+    assert second is not None
+    assert not await service.end(first, "succeeded", output=OUTPUT)
+    assert (await client.get("/api/v2/projects", headers=headers)).json()["meta"]["total"] == 0
+    assert await service.end(second, "succeeded", output=OUTPUT)
+    ended = await service.jobs.get(first.owner_id, first.id)
+    assert ended is not None and ended.status == "succeeded" and ended.attempts == 2
+    projects = (await client.get("/api/v2/projects", headers=headers)).json()
+    assert [p["name"] for p in projects["data"]] == ["Made"]
+
+
 async def test_a_cancel_mid_commit_still_commits_and_invalidates(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
