@@ -23,6 +23,7 @@ from backend.services.generation import (
     TooManyActiveJobs,
     job_view,
 )
+from backend.services.projects import ProjectLimitReached
 from schemas.common import Page, ResourceId
 from schemas.generation_schemas import (
     AgenticCreate,
@@ -44,8 +45,14 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
 ]
+# ProjectLimitReached: a job without a project creates one, and takes its slot when accepted.
 ADMISSION = problems(
-    QuotaExceeded, TooManyActiveJobs, IdempotencyKeyReused, KeyInUse, ServiceUnavailable
+    QuotaExceeded,
+    TooManyActiveJobs,
+    ProjectLimitReached,
+    IdempotencyKeyReused,
+    KeyInUse,
+    ServiceUnavailable,
 )
 
 

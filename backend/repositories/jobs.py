@@ -69,6 +69,9 @@ class Job(BaseModel):
     runner_id: str | None
     cancel_requested: bool
     period: str
+    # It creates its project and took that project's slot when accepted (given back if it
+    # does not succeed); False for jobs accepted before slots were taken at admission.
+    project_slot: bool = False
     sent_at: datetime | None = None  # when its queue message was last sent
     created_at: datetime
     started_at: datetime | None
@@ -116,6 +119,7 @@ class JobRepository:
         model: str | None,
         request: dict[str, Any],
         period: str,
+        project_slot: bool = False,
         session: Session = None,
     ) -> Job:
         now = utcnow()
@@ -137,6 +141,7 @@ class JobRepository:
             "heartbeat_at": None,
             "cancel_requested": False,
             "period": period,
+            "project_slot": project_slot,
             "event_seq": 0,
             "sent_at": now,  # the message goes right after the admission commits
             "created_at": now,

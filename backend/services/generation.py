@@ -1,14 +1,16 @@
 """Generation jobs: admission and quotas, the job's life and events, apply, changes and revert.
 
 Two documents change together in a few places, and only there a transaction is used:
-admission (the usage reservation and the job), a job's end (its terminal state, its terminal
-event and the usage release, plus the project write on success) and a revert (the project and
-the job). Everything else is a single-document conditional update.
+admission (the usage reservation, the project slot of a job that creates its project, and
+the job), a job's end (its terminal state, its terminal event and the usage release, plus the
+project write on success) and a revert (the project and the job). Everything else is a
+single-document conditional update.
 """
 
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -207,9 +209,16 @@ class GenerationService:
                 if counters is not None and counters.used >= quota:
                     raise QuotaExceeded(f"Your plan allows {quota} generations a month")
                 raise TooManyActiveJobs(f"Your plan allows {max_active} active jobs at once")
+            # A job that creates its project takes the project's slot now: at the cap it is
+            # refused before any generation is spent, and its commit leaves the user alone.
+            if project_id is None:
+                cap = self.caps.projects[user.plan]
+                if not await self.users.take_project_slot(user.id, cap, session):
+                    raise ProjectLimitReached(f"The {user.plan} plan allows {cap} projects")
             job = await self.jobs.create(
                 owner_id=user.id, kind=kind, project_id=project_id, model=model,
-                request=request, period=period, session=session,
+                request=request, period=period, project_slot=project_id is None,
+                session=session,
             )  # fmt: skip
             if key_id is not None and not await self.usage.remember_key(
                 key_id, job.id, body_hash, session
@@ -257,8 +266,7 @@ class GenerationService:
     async def _withdraw(self, job: Job, key_id: str | None, session: Session) -> None:
         """Undo an admission whose job could not be queued."""
         await self.jobs.delete(job.owner_id, job.id, session=session)
-        await self.usage.release(job.owner_id, job.period, refund=True, tokens=(0, 0),
-                                 session=session)  # fmt: skip
+        await self._release(job, refund=True, session=session)
         if key_id is not None:
             await self.usage.forget_key(key_id, session=session)
 
@@ -443,8 +451,11 @@ class GenerationService:
             fields["error"] = {"code": error[0], "message": error[1]}
 
         applied: dict[str, Any] = {}
+        attempts = 0
 
         async def finish(session: Session) -> None:
+            nonlocal attempts
+            attempts += 1
             # The job first: from here on it is this transaction's, so a heartbeat or the
             # reaper waits for the commit instead of turning it into a write conflict (which
             # retried a seconds-long commit of many files until it gave up).
@@ -455,20 +466,21 @@ class GenerationService:
             if output is not None:
                 applied.update(await self._apply(job, output, session), progress=100)
                 await self.jobs.set_fields(job, applied, {}, session=session)
-            await self.usage.release(
-                job.owner_id, job.period, refund=status != "succeeded",
-                tokens=(job.usage.prompt_tokens, job.usage.completion_tokens), session=session,
-            )  # fmt: skip
             final = await self.jobs.get(job.owner_id, job.id, session=session)
             assert final is not None
             kind, data = _terminal_event(final)
             await self.jobs.append_event(job.id, seq, kind, data, session=session)
+            # The owner's shared counters last, held only until the commit: a commit of many
+            # files on a busy database took seconds, and the owner's own submissions waited.
+            await self._release(job, refund=status != "succeeded", session=session)
 
         async def finish_and_invalidate() -> None:
             # Unbounded: a worker's commit of many files may take seconds, and with the database
             # down it waits for it to return rather than losing the job's outcome.
+            started = time.monotonic()
             await self.mongo.transaction(finish, bounded=False)
-            self._count_end(job, status)  # before anything else: the status shows from now on
+            # Counted before anything else: the status shows from now on.
+            self._count_end(job, status, time.monotonic() - started, attempts)
             if "project_id" in applied:
                 await self.cache.invalidate(
                     owner_scope(job.owner_id), project_scope(applied["project_id"])
@@ -485,12 +497,23 @@ class GenerationService:
                                   error=(failure.code, failure.message))  # fmt: skip
         return True
 
-    def _count_end(self, job: Job, status: str) -> None:
+    async def _release(self, job: Job, *, refund: bool, session: Session) -> None:
+        """Free the job's active slot (and with `refund` its generation, and the project slot
+        it took for a project it did not create)."""
+        await self.usage.release(
+            job.owner_id, job.period, refund=refund,
+            tokens=(job.usage.prompt_tokens, job.usage.completion_tokens), session=session,
+        )  # fmt: skip
+        if refund and job.project_slot:
+            await self.users.free_project_slot(job.owner_id, session)
+
+    def _count_end(self, job: Job, status: str, commit_s: float, attempts: int) -> None:
         self.metrics.jobs.labels(job.kind, status).inc()
         if job.started_at is not None:
             elapsed = (utcnow() - job.started_at).total_seconds()
             self.metrics.job_duration.labels(job.kind, status).observe(elapsed)
-        log.info("job_ended", job_id=job.id, kind=job.kind, status=status)
+        log.info("job_ended", job_id=job.id, kind=job.kind, status=status,
+                 commit_s=round(commit_s, 3), commit_attempts=attempts)  # fmt: skip
 
     async def _apply(self, job: Job, output: Output, session: Session) -> dict[str, Any]:
         """Write the output to the project (created for fullstack) in the transaction."""
@@ -499,13 +522,17 @@ class GenerationService:
             owner = await self.users.get(job.owner_id)
             if owner is None:
                 raise JobFailure("project_missing", "The job's owner no longer exists")
-            try:
-                project = await insert_counted(
-                    self.users, self.projects, owner, self.caps.projects[owner.plan],
-                    output.project_name or "Generated project", "", [], session,
-                )  # fmt: skip
-            except ProjectLimitReached as refused:
-                raise JobFailure(refused.code, refused.detail) from None
+            name = output.project_name or "Generated project"
+            if job.project_slot:  # counted when the job was accepted
+                project = await self.projects.create(owner.id, name, "", [], session=session)
+            else:  # accepted before jobs took their slot at admission
+                try:
+                    project = await insert_counted(
+                        self.users, self.projects, owner, self.caps.projects[owner.plan],
+                        name, "", [], session,
+                    )  # fmt: skip
+                except ProjectLimitReached as refused:
+                    raise JobFailure(refused.code, refused.detail) from None
             project_id = project.id
         else:
             found = await self.projects.get(job.owner_id, project_id, session=session)

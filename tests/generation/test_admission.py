@@ -18,6 +18,7 @@ from tests.generation.conftest import JOBS, SPEC, submit
 from tests.servers import RedisServer
 
 USAGE = "/api/v2/generate/usage"
+PROJECTS = "/api/v2/projects"
 
 
 async def burst(client: httpx.AsyncClient, headers: dict[str, str], n: int = 20) -> Counter:
@@ -71,6 +72,31 @@ async def test_canceling_a_queued_job_gives_its_generation_back(
         assert (await submit(client, alice)).status_code == 202
 
 
+async def test_a_job_holds_its_new_projects_slot_from_acceptance_and_a_cancel_frees_it(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A fullstack job creates its project: at the plan's cap it is refused before any
+    generation is spent, and while it waits the slot is not free for anything else."""
+    settings = make_settings(**GENEROUS_LIMITS, max_projects_free=3, max_active_jobs_free=20)
+    async with open_client(create_app(settings)) as client:
+        _, alice = await signed_up(client)
+        made = await client.post(PROJECTS, headers=alice, json={"name": "by hand"})
+        assert made.status_code == 201
+        outcome = await burst(client, alice, n=10)
+        full = await client.post(PROJECTS, headers=alice, json={"name": "one too many"})
+        usage = (await client.get(USAGE, headers=alice)).json()
+        queued = (await client.get(JOBS, headers=alice)).json()["data"]
+        canceled = await client.post(f"{JOBS}/{queued[0]['id']}/cancel", headers=alice)
+        after = await client.post(PROJECTS, headers=alice, json={"name": "in the freed slot"})
+        again = await submit(client, alice)
+    assert outcome == {(202, None): 2, (409, "project_limit_reached"): 8}
+    assert (full.status_code, full.json()["code"]) == (409, "project_limit_reached")
+    assert (usage["used"], usage["active_jobs"]) == (2, 2)  # the refused ones cost nothing
+    assert canceled.status_code == 200
+    assert after.status_code == 201
+    assert (again.status_code, again.json()["code"]) == (409, "project_limit_reached")
+
+
 async def test_the_same_idempotency_key_returns_the_same_job_once(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -120,19 +146,22 @@ async def test_redis_down_at_enqueue_is_503_and_reserves_nothing(
 ) -> None:
     redis = RedisServer().start()
     settings = make_settings(redis_url=redis.url, **GENEROUS_LIMITS)
+    app = create_app(settings)
     try:
-        async with open_client(create_app(settings)) as client:
-            _, alice = await signed_up(client)
+        async with open_client(app) as client:
+            user, alice = await signed_up(client)
             redis.stop()
             response = await submit(client, alice, key="k1")
             listed = (await client.get(JOBS, headers=alice)).json()
             usage = (await client.get(USAGE, headers=alice)).json()
+            owner = await app.state.resources.mongo.db["users"].find_one({"email": user["email"]})
     finally:
         redis.close()
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
     assert listed["meta"]["total"] == 0
     assert (usage["used"], usage["active_jobs"]) == (0, 0)
+    assert owner["project_count"] == 0  # the project slot it took is free again
 
 
 async def test_usage_describes_the_plan_and_month(

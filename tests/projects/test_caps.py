@@ -5,10 +5,13 @@ from collections import Counter
 from collections.abc import Callable
 
 from backend.config import Settings
+from backend.generation.outcome import Output
 from backend.main import create_app
+from backend.repositories.base import utcnow
+from backend.services.generation import generation_service, period_of
 from tests.conftest import GENEROUS_LIMITS, open_client
 from tests.factories import signed_up
-from tests.generation.conftest import FAST_JOBS, finished, submit
+from tests.generation.conftest import FAST_JOBS, JOBS, SPEC
 
 USAGE = "/api/v2/generate/usage"
 
@@ -62,21 +65,35 @@ async def test_a_full_conversation_refuses_new_messages_and_keeps_the_old_ones(
     assert [m["content"] for m in kept["data"]] == ["m0", "m1", "m2"]
 
 
-async def test_a_job_that_would_pass_the_project_cap_fails_and_gives_its_generation_back(
+async def test_a_job_accepted_before_slots_were_taken_at_admission_still_keeps_the_cap(
     make_settings: Callable[..., Settings],
 ) -> None:
+    """Jobs now take their project's slot when accepted (tests/generation/test_admission.py);
+    one accepted before that, still queued at the upgrade, takes it at its commit."""
     settings = make_settings(redis_url=None, **GENEROUS_LIMITS, **FAST_JOBS, max_projects_free=1)
-    async with open_client(create_app(settings)) as client:
-        _, headers = await signed_up(client)
+    app = create_app(settings)
+    async with open_client(app) as client:
+        user, headers = await signed_up(client)
         assert (
             await client.post(PROJECTS, headers=headers, json={"name": "only"})
         ).status_code == 201
-        accepted = await submit(client, headers)
-        assert accepted.status_code == 202, accepted.text
-        job = await finished(client, headers, accepted.json()["id"])
+        service = generation_service(app.state.resources)
+        owner = await app.state.resources.mongo.db["users"].find_one({"email": user["email"]})
+        period = period_of(utcnow())
+        await service.usage.start_period(str(owner["_id"]), period)
+        assert await service.usage.reserve(str(owner["_id"]), period, 20, 1, None)
+        job = await service.jobs.create(
+            owner_id=str(owner["_id"]), kind="fullstack", project_id=None, model=None,
+            request=SPEC, period=period,
+        )  # fmt: skip
+        claimed = await service.jobs.claim(job.owner_id, job.id, "test-runner")
+        assert claimed is not None
+        output = Output(files={"app.py": "print('hi')\n"}, summary="s", project_name="Made")
+        assert await service.end(claimed, "succeeded", output=output)
+        ended = (await client.get(f"{JOBS}/{job.id}", headers=headers)).json()
         usage = (await client.get(USAGE, headers=headers)).json()
         total = (await client.get(PROJECTS, headers=headers)).json()["meta"]["total"]
-    assert job["status"] == "failed"
-    assert job["error"]["code"] == "project_limit_reached"
-    assert usage["used"] == 0
+    assert ended["status"] == "failed"
+    assert ended["error"]["code"] == "project_limit_reached"
+    assert (usage["used"], usage["active_jobs"]) == (0, 0)
     assert total == 1

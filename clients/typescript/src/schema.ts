@@ -6505,7 +6505,7 @@ export interface operations {
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
-            /** @description Too many jobs are queued or running (`too_many_active_jobs`, `idempotency_key_in_use`) */
+            /** @description Too many jobs are queued or running (`too_many_active_jobs`, `project_limit_reached`, `idempotency_key_in_use`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6523,7 +6523,7 @@ export interface operations {
                      */
                     "application/problem+json": {
                         /** @enum {string} */
-                        code: "too_many_active_jobs" | "idempotency_key_in_use";
+                        code: "too_many_active_jobs" | "project_limit_reached" | "idempotency_key_in_use";
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
@@ -6738,7 +6738,7 @@ export interface operations {
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
-            /** @description Too many jobs are queued or running (`too_many_active_jobs`, `idempotency_key_in_use`) */
+            /** @description Too many jobs are queued or running (`too_many_active_jobs`, `project_limit_reached`, `idempotency_key_in_use`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6756,7 +6756,7 @@ export interface operations {
                      */
                     "application/problem+json": {
                         /** @enum {string} */
-                        code: "too_many_active_jobs" | "idempotency_key_in_use";
+                        code: "too_many_active_jobs" | "project_limit_reached" | "idempotency_key_in_use";
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
