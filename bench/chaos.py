@@ -4,8 +4,10 @@ Everything is a real process on loopback: `secantusd-py` on disk with `--sync-on
 `make run` starts it), `redis-server` with an append-only file synced on every write (as a
 production Redis keeping a queue), the API under uvicorn, two `python -m backend worker`
 processes and the suite's scripted OpenAI-compatible server. Throughout each scenario a load of
-`--clients` clients reads and writes projects (each client its own, so the last acknowledged
-name of each is known), logs in and submits jobs. Every answer is tallied by the phase it
+`--clients` clients reads, creates, renames and deletes projects (each client its own, so the
+last acknowledged name of each is known; a client deletes only above `KEEP_PROJECTS`, so the
+data stays about the size a real account has instead of growing all run), logs in and submits
+jobs. Every answer is tallied by the phase it
 started in: before the fault, during it, after recovery.
 
 Scenarios (each on the same stack, one after the other):
@@ -16,9 +18,10 @@ Scenarios (each on the same stack, one after the other):
 - llm: the model server answers every call with a 500 or never answers (alternately); agentic
   jobs run meanwhile.
 
-After each: every acknowledged project is read back (by id, and through the cached list) and
-must carry its last acknowledged name; every accepted job must end (none left queued or
-running); each user's quota must count exactly the jobs that did not fail or get canceled.
+After each: every acknowledged project is read back (by id, and through the cached list) and must
+carry its last acknowledged name, and every acknowledged delete must stay deleted; every accepted
+job must end (none left queued or running); each user's quota must count exactly the jobs that did
+not fail or get canceled.
 
 With `--soak N`, last: the same load for N seconds with no fault (but with a job rate the two
 workers sustain), sampling the API process's RSS, open files and connections to Redis and the
@@ -80,6 +83,7 @@ REQUEST_TIMEOUT_S = 10.0  # an answer slower than this counts as a hang
 JOB_END_TIMEOUT_S = 180.0
 WEBHOOK_ABANDONED_AFTER_S = 10  # a handling cut off by a fault is taken again after this
 REDELIVERY_TIMEOUT_S = 90.0
+KEEP_PROJECTS = 20  # a client deletes one of its projects only when it has more
 SCENARIOS = ["redis", "database", "worker", "stripe", "llm"]
 
 
@@ -116,6 +120,7 @@ class Client:
         self.headers = headers
         self.email = email
         self.names: dict[str, str] = {}  # project id -> last acknowledged name
+        self.deleted: set[str] = set()  # acknowledged deletes
         self.jobs: list[str] = []
         self.counter = itertools.count()
         self.user_id = ""
@@ -144,7 +149,10 @@ class Load:
 
     async def _loop(self, client: Client) -> None:
         ops: list[tuple[Callable[[Client], Any], int]] = [
-            (self._read, 60), (self._create, 15), (self._rename, 15), (self._login, 5),
+            # Deletes outweigh creates (above KEEP_PROJECTS only), so each client's projects
+            # stay near KEEP_PROJECTS rather than drifting up.
+            (self._read, 60), (self._create, 15), (self._rename, 15), (self._delete, 20),
+            (self._login, 5),
             (self._job, self.job_weight), (self._portal, 3), (self._webhook, 5),
         ]  # fmt: skip
         choices, weights = zip(*ops, strict=True)
@@ -193,6 +201,16 @@ class Load:
                                   json={"name": name})  # fmt: skip
         if answer is not None and answer.status_code == 200:
             client.names[project_id] = name
+            self._written()
+
+    async def _delete(self, client: Client) -> None:
+        if len(client.names) <= KEEP_PROJECTS:
+            return
+        project_id = random.choice(list(client.names))
+        answer = await self._call(client, "write", "DELETE", f"/api/v2/projects/{project_id}")
+        if answer is not None and answer.status_code == 204:
+            del client.names[project_id]
+            client.deleted.add(project_id)
             self._written()
 
     async def _login(self, client: Client) -> None:
@@ -401,7 +419,7 @@ async def sign_up(http: httpx.AsyncClient, count: int, stripe: LocalStripe) -> l
 
 async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) -> dict[str, Any]:
     """Read everything back once the stack is whole again."""
-    acknowledged = lost = stale = listed_stale = 0
+    acknowledged = lost = stale = listed_stale = undeleted = 0
     for client in clients:
         listed: dict[str, str] = {}
         page = 1
@@ -424,6 +442,9 @@ async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) ->
                 stale += 1
             if listed.get(project_id) != name:
                 listed_stale += 1
+        for project_id in client.deleted:
+            found = await http.get(f"/api/v2/projects/{project_id}", headers=client.headers)
+            undeleted += found.status_code != 404 or project_id in listed
     jobs = await _jobs_ended(http, clients)
     quota_off = 0
     for client in clients:
@@ -434,10 +455,30 @@ async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) ->
     webhooks = await _webhooks_processed(http, clients, db_url)
     return {
         "acknowledged": acknowledged, "lost": lost, "stale": stale, "listed_stale": listed_stale,
+        "deleted": sum(len(c.deleted) for c in clients), "undeleted": undeleted,
         "jobs": Counter(j["status"] + (f" ({j['code']})" if j["code"] else "")
                         for j in jobs.values()),
-        "quota_off": quota_off, **webhooks,
+        "quota_off": quota_off, "project_count_off": await _project_counts_off(db_url),
+        **webhooks,
     }  # fmt: skip
+
+
+async def _project_counts_off(db_url: str) -> int:
+    """Users whose project counter (the cap's) differs from the projects they own, once every
+    job has ended: a slot taken by a job and never used or given back shows here."""
+
+    def count() -> int:
+        with MongoClient(db_url, serverSelectionTimeoutMS=5000) as client:
+            db = client["chaos"]
+            owned = {row["_id"]: row["n"] for row in db["projects"].aggregate(
+                [{"$group": {"_id": "$owner_id", "n": {"$sum": 1}}}]
+            )}  # fmt: skip
+            return sum(
+                user.get("project_count", 0) != owned.get(str(user["_id"]), 0)
+                for user in db["users"].find({}, {"project_count": 1})
+            )
+
+    return await asyncio.to_thread(count)
 
 
 async def _webhooks_processed(
@@ -625,7 +666,11 @@ async def soak(stack: Stack, base: str, api_pid: int, *, seconds: int, clients: 
         checked = await verify(http, users, local_url(stack.db_port))
     return (
         f"- acknowledged projects read back: {checked['acknowledged'] - checked['lost']:,}"
-        f" of {checked['acknowledged']:,}; jobs: {dict(checked['jobs'])}\n"
+        f" of {checked['acknowledged']:,}; deletes still gone:"
+        f" {checked['deleted'] - checked['undeleted']:,} of {checked['deleted']:,};"
+        f" jobs: {dict(checked['jobs'])}; users whose quota is"
+        f" off: {checked['quota_off']}, whose project count is off:"
+        f" {checked['project_count_off']}\n"
         f"- webhook events: {checked['webhooks']:,} delivered, {checked['webhooks_unsettled']}"
         f" not answered 200 during the load; stored as processed:"
         f" {checked['webhooks_processed']:,} of {checked['webhooks']:,}\n"
@@ -650,8 +695,10 @@ def report(row: dict[str, Any]) -> str:
         f"- first acknowledged write after the fault ended: {recovered}\n"
         f"- acknowledged projects read back: {row['acknowledged'] - row['lost']:,} of"
         f" {row['acknowledged']:,} (lost {row['lost']}, stale by id {row['stale']}, stale in"
-        f" the cached list {row['listed_stale']})\n- jobs: {jobs}; users whose quota is off:"
-        f" {row['quota_off']}\n"
+        f" the cached list {row['listed_stale']}); acknowledged deletes still gone:"
+        f" {row['deleted'] - row['undeleted']:,} of {row['deleted']:,}\n"
+        f"- jobs: {jobs}; users whose quota is off:"
+        f" {row['quota_off']}, whose project count is off: {row['project_count_off']}\n"
         f"- webhook events: {row['webhooks']:,} delivered, {row['webhooks_unsettled']} of them"
         f" not answered 200 during the load and delivered again after it"
         f" ({row['redeliveries']} redeliveries); stored as processed:"
