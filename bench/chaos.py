@@ -19,9 +19,10 @@ Scenarios (each on the same stack, one after the other):
   jobs run meanwhile.
 
 After each: every acknowledged project is read back (by id, and through the cached list) and must
-carry its last acknowledged name, and every acknowledged delete must stay deleted; every accepted
-job must end (none left queued or running); each user's quota must count exactly the jobs that did
-not fail or get canceled.
+carry its last acknowledged name, and every acknowledged delete must stay deleted (a rename or
+delete answered 5xx or not at all may have landed or not: either state is accepted, and how many
+landed is reported); every accepted job must end (none left queued or running); each user's quota
+must count exactly the jobs that did not fail or get canceled.
 
 With `--soak N`, last: the same load for N seconds with no fault (but with a job rate the two
 workers sustain), sampling the API process's RSS, open files and connections to Redis and the
@@ -121,6 +122,11 @@ class Client:
         self.email = email
         self.names: dict[str, str] = {}  # project id -> last acknowledged name
         self.deleted: set[str] = set()  # acknowledged deletes
+        # Writes answered 5xx or not at all: their outcome is unknown (a commit can land after
+        # its request's budget), so either is right. Project id -> the names it may have, and
+        # projects whose delete was not acknowledged (present with a name it may have, or gone).
+        self.renamed_maybe: dict[str, set[str]] = {}
+        self.deleted_maybe: dict[str, str] = {}
         self.jobs: list[str] = []
         self.counter = itertools.count()
         self.user_id = ""
@@ -201,7 +207,10 @@ class Load:
                                   json={"name": name})  # fmt: skip
         if answer is not None and answer.status_code == 200:
             client.names[project_id] = name
+            client.renamed_maybe.pop(project_id, None)
             self._written()
+        elif answer is None or answer.status_code >= 500:
+            client.renamed_maybe.setdefault(project_id, set()).add(name)
 
     async def _delete(self, client: Client) -> None:
         if len(client.names) <= KEEP_PROJECTS:
@@ -212,6 +221,8 @@ class Load:
             del client.names[project_id]
             client.deleted.add(project_id)
             self._written()
+        elif answer is None or answer.status_code >= 500:
+            client.deleted_maybe[project_id] = client.names.pop(project_id)
 
     async def _login(self, client: Client) -> None:
         await self._call(client, "login", "POST", "/api/v2/auth/login",
@@ -420,6 +431,7 @@ async def sign_up(http: httpx.AsyncClient, count: int, stripe: LocalStripe) -> l
 async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) -> dict[str, Any]:
     """Read everything back once the stack is whole again."""
     acknowledged = lost = stale = listed_stale = undeleted = 0
+    in_doubt = doubtful = applied = 0
     for client in clients:
         listed: dict[str, str] = {}
         page = 1
@@ -435,13 +447,25 @@ async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) ->
             page += 1
         for project_id, name in client.names.items():
             acknowledged += 1
+            maybe = {name, *client.renamed_maybe.get(project_id, ())}
             found = await http.get(f"/api/v2/projects/{project_id}", headers=client.headers)
             if found.status_code != 200:
                 lost += 1
-            elif found.json()["name"] != name:
+            elif found.json()["name"] not in maybe:
                 stale += 1
-            if listed.get(project_id) != name:
+            if listed.get(project_id) not in maybe:
                 listed_stale += 1
+            if project_id in client.renamed_maybe:
+                in_doubt += 1
+                applied += found.status_code == 200 and found.json()["name"] != name
+        for project_id, name in client.deleted_maybe.items():
+            in_doubt += 1
+            maybe = {name, *client.renamed_maybe.get(project_id, ())}
+            found = await http.get(f"/api/v2/projects/{project_id}", headers=client.headers)
+            if found.status_code == 404 and project_id not in listed:
+                applied += 1
+            elif found.status_code != 200 or found.json()["name"] not in maybe:
+                doubtful += 1  # neither outcome: counted as a failure below
         for project_id in client.deleted:
             found = await http.get(f"/api/v2/projects/{project_id}", headers=client.headers)
             undeleted += found.status_code != 404 or project_id in listed
@@ -456,6 +480,7 @@ async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) ->
     return {
         "acknowledged": acknowledged, "lost": lost, "stale": stale, "listed_stale": listed_stale,
         "deleted": sum(len(c.deleted) for c in clients), "undeleted": undeleted,
+        "in_doubt": in_doubt, "in_doubt_applied": applied, "in_doubt_wrong": doubtful,
         "jobs": Counter(j["status"] + (f" ({j['code']})" if j["code"] else "")
                         for j in jobs.values()),
         "quota_off": quota_off, "project_count_off": await _project_counts_off(db_url),
@@ -668,12 +693,20 @@ async def soak(stack: Stack, base: str, api_pid: int, *, seconds: int, clients: 
         f"- acknowledged projects read back: {checked['acknowledged'] - checked['lost']:,}"
         f" of {checked['acknowledged']:,}; deletes still gone:"
         f" {checked['deleted'] - checked['undeleted']:,} of {checked['deleted']:,};"
+        f" {_doubt(checked)};"
         f" jobs: {dict(checked['jobs'])}; users whose quota is"
         f" off: {checked['quota_off']}, whose project count is off:"
         f" {checked['project_count_off']}\n"
         f"- webhook events: {checked['webhooks']:,} delivered, {checked['webhooks_unsettled']}"
         f" not answered 200 during the load; stored as processed:"
         f" {checked['webhooks_processed']:,} of {checked['webhooks']:,}\n"
+    )
+
+
+def _doubt(row: dict[str, Any]) -> str:
+    return (
+        f"writes in doubt (answered 5xx or not at all): {row['in_doubt']}, applied"
+        f" {row['in_doubt_applied']}, in neither state {row['in_doubt_wrong']}"
     )
 
 
@@ -696,7 +729,7 @@ def report(row: dict[str, Any]) -> str:
         f"- acknowledged projects read back: {row['acknowledged'] - row['lost']:,} of"
         f" {row['acknowledged']:,} (lost {row['lost']}, stale by id {row['stale']}, stale in"
         f" the cached list {row['listed_stale']}); acknowledged deletes still gone:"
-        f" {row['deleted'] - row['undeleted']:,} of {row['deleted']:,}\n"
+        f" {row['deleted'] - row['undeleted']:,} of {row['deleted']:,}; {_doubt(row)}\n"
         f"- jobs: {jobs}; users whose quota is off:"
         f" {row['quota_off']}, whose project count is off: {row['project_count_off']}\n"
         f"- webhook events: {row['webhooks']:,} delivered, {row['webhooks_unsettled']} of them"
