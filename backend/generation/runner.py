@@ -255,7 +255,7 @@ class JobRunner:
         """Beat until the job's task ends. `ended` stops it even when the cancel is lost: seen
         with the database down and the CPU starved, the beat went on after its cancel, and the
         task waiting for it held its worker slot (for the whole minute the test waited)."""
-        while not ended.is_set():
+        while True:
             await asyncio.sleep(self.settings.job_heartbeat_s)
             if ended.is_set():
                 return

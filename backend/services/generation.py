@@ -202,6 +202,7 @@ class GenerationService:
         period = period_of(utcnow())
         quota, max_active = self._limits(user.plan)
         await self.usage.start_period(user.id, period)
+        creates_project = project_id is None
 
         async def admit(session: Session) -> Job:
             if not await self.usage.reserve(user.id, period, quota, max_active, session):
@@ -211,13 +212,13 @@ class GenerationService:
                 raise TooManyActiveJobs(f"Your plan allows {max_active} active jobs at once")
             # A job that creates its project takes the project's slot now: at the cap it is
             # refused before any generation is spent, and its commit leaves the user alone.
-            if project_id is None:
+            if creates_project:
                 cap = self.caps.projects[user.plan]
                 if not await self.users.take_project_slot(user.id, cap, session):
                     raise ProjectLimitReached(f"The {user.plan} plan allows {cap} projects")
             job = await self.jobs.create(
                 owner_id=user.id, kind=kind, project_id=project_id, model=model,
-                request=request, period=period, project_slot=project_id is None,
+                request=request, period=period, project_slot=creates_project,
                 session=session,
             )  # fmt: skip
             if key_id is not None and not await self.usage.remember_key(
