@@ -56,10 +56,36 @@ async def test_bad_signature_is_400(client: httpx.AsyncClient, header: str) -> N
     assert_problem(response, 400, "invalid_signature")
 
 
-@pytest.mark.parametrize("offset", [-301, 301, 86_400])
+# Signed timestamps are whole seconds. A past one truncated from now is only further out by
+# the time the server checks it; a future one loses up to a second to truncation and more to
+# a slow machine before the check, so it sits a few seconds past the 300 s window.
+@pytest.mark.parametrize("offset", [-301, 305, 86_400])
 async def test_timestamps_outside_tolerance_are_400(client: httpx.AsyncClient, offset: int) -> None:
     response = await deliver(
         client, event("invoice.paid", {"id": "in_1"}), timestamp=int(time.time()) + offset
+    )
+    assert_problem(response, 400, "invalid_signature")
+
+
+@pytest.mark.parametrize("extra", [",junk", ",v0=abc", ",t=9999999999"])
+async def test_a_valid_signature_with_extra_header_parts_is_read_as_stripe_reads_it(
+    client: httpx.AsyncClient, extra: str
+) -> None:
+    # stripe-python verifies the first `t=` and any matching `v1=`; parts it skips must not
+    # trip the future-timestamp check that follows it (a bare `junk` once answered 500).
+    body = json.dumps(event("invoice.paid", {"id": "in_1"})).encode()
+    header = sign(body) + extra
+    response = await client.post(WEBHOOK, content=body, headers={"Stripe-Signature": header})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_future_first_timestamp_is_400_even_with_a_current_one_after_it(
+    client: httpx.AsyncClient,
+) -> None:
+    body = json.dumps(event("invoice.paid", {"id": "in_1"})).encode()
+    future = sign(body, timestamp=int(time.time()) + 3_600)
+    response = await client.post(
+        WEBHOOK, content=body, headers={"Stripe-Signature": f"{future},t={int(time.time())}"}
     )
     assert_problem(response, 400, "invalid_signature")
 
