@@ -48,7 +48,12 @@ class UsageRepository:
 
     async def start_period(self, user_id: str, period: str) -> None:
         """Make sure the user's document exists and counts `period` (a new month starts at 0;
-        active jobs carry over)."""
+        active jobs carry over). Writes only when it must: every admission and every job's end
+        write this document in a transaction, and a plain write to it waits for as long as one
+        holds it (a job's end holds it until its files commit, seconds on a busy database)."""
+        current = await self.usage.find_one({"_id": user_id}, {"period": 1})
+        if current is not None and current["period"] == period:
+            return
         await self.usage.update_one(
             {"_id": user_id},
             {"$setOnInsert": {"period": period, "used": 0, "active": 0, "prompt_tokens": 0,

@@ -164,6 +164,27 @@ async def test_redis_down_at_enqueue_is_503_and_reserves_nothing(
     assert owner["project_count"] == 0  # the project slot it took is free again
 
 
+async def test_a_new_month_starts_the_quota_again_and_keeps_active_jobs(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(**GENEROUS_LIMITS, quota_free=2, max_active_jobs_free=5)
+    app = create_app(settings)
+    async with open_client(app) as client:
+        user, alice = await signed_up(client)
+        for _ in range(2):
+            assert (await submit(client, alice)).status_code == 202
+        refused = await submit(client, alice)
+        usage = app.state.resources.mongo.db["generation_usage"]
+        owner = await app.state.resources.mongo.db["users"].find_one({"email": user["email"]})
+        # The counters as last month left them: the quota spent, two jobs still queued.
+        await usage.update_one({"_id": str(owner["_id"])}, {"$set": {"period": "2026-01"}})
+        accepted = await submit(client, alice)
+        now = (await client.get(USAGE, headers=alice)).json()
+    assert (refused.status_code, refused.json()["code"]) == (402, "quota_exceeded")
+    assert accepted.status_code == 202
+    assert (now["used"], now["active_jobs"]) == (1, 3)
+
+
 async def test_usage_describes_the_plan_and_month(
     client: httpx.AsyncClient, alice: dict[str, str]
 ) -> None:
