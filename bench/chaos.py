@@ -21,8 +21,9 @@ Scenarios (each on the same stack, one after the other):
 After each: every acknowledged project is read back (by id, and through the cached list) and must
 carry its last acknowledged name, and every acknowledged delete must stay deleted (a rename or
 delete answered 5xx or not at all may have landed or not: either state is accepted, and how many
-landed is reported); every accepted job must end (none left queued or running); each user's quota
-must count exactly the jobs that did not fail or get canceled.
+landed is reported; a job submission answered so is sent again with its Idempotency-Key, which
+answers the job it made if it made one); every accepted job must end (none left queued or
+running); each user's quota must count exactly the jobs that did not fail or get canceled.
 
 With `--soak N`, last: the same load for N seconds with no fault (but with a job rate the two
 workers sustain), sampling the API process's RSS, open files and connections to Redis and the
@@ -128,6 +129,7 @@ class Client:
         self.renamed_maybe: dict[str, set[str]] = {}
         self.deleted_maybe: dict[str, str] = {}
         self.jobs: list[str] = []
+        self.jobs_maybe: list[tuple[str, dict[str, Any], dict[str, str]]] = []  # url, body, key
         self.counter = itertools.count()
         self.user_id = ""
         self.customer = ""
@@ -237,6 +239,8 @@ class Load:
         answer = await self._call(client, "job", "POST", url, json=body, headers=key)
         if answer is not None and answer.status_code == 202:
             client.jobs.append(answer.json()["id"])
+        elif answer is None or answer.status_code >= 500:
+            client.jobs_maybe.append((url, body, key))
 
     async def _portal(self, client: Client) -> None:
         """A Stripe call on every request (a subscriber's checkout is a 409 without one)."""
@@ -469,6 +473,17 @@ async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) ->
         for project_id in client.deleted:
             found = await http.get(f"/api/v2/projects/{project_id}", headers=client.headers)
             undeleted += found.status_code != 404 or project_id in listed
+        for url, body, key in client.jobs_maybe:
+            # What the Idempotency-Key is for: the same submission again answers the job it
+            # made, if it made one (and makes one now if it did not, which the checks count).
+            in_doubt += 1
+            asked = datetime.now(UTC)
+            again = await http.post(url, json=body, headers={**client.headers, **key})
+            if again.status_code == 202:
+                client.jobs.append(again.json()["id"])
+                applied += datetime.fromisoformat(again.json()["created_at"]) < asked
+            elif again.status_code >= 500:
+                doubtful += 1
     jobs = await _jobs_ended(http, clients)
     quota_off = 0
     for client in clients:
