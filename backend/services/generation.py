@@ -517,20 +517,21 @@ class GenerationService:
                  commit_s=round(commit_s, 3), commit_attempts=attempts)  # fmt: skip
 
     async def _apply(self, job: Job, output: Output, session: Session) -> dict[str, Any]:
-        """Write the output to the project (created for fullstack) in the transaction."""
+        """Write the output to the project (created with it for fullstack) in the transaction."""
         project_id = job.project_id
         if project_id is None:
             owner = await self.users.get(job.owner_id)
             if owner is None:
                 raise JobFailure("project_missing", "The job's owner no longer exists")
             name = output.project_name or "Generated project"
+            files, changes = apply_changes([], output.files, LIMITS)
             if job.project_slot:  # counted when the job was accepted
-                project = await self.projects.create(owner.id, name, "", [], session=session)
+                project = await self.projects.create(owner.id, name, "", files, session=session)
             else:  # accepted before jobs took their slot at admission
                 try:
                     project = await insert_counted(
                         self.users, self.projects, owner, self.caps.projects[owner.plan],
-                        name, "", [], session,
+                        name, "", files, session,
                     )  # fmt: skip
                 except ProjectLimitReached as refused:
                     raise JobFailure(refused.code, refused.detail) from None
@@ -539,12 +540,11 @@ class GenerationService:
             found = await self.projects.get(job.owner_id, project_id, session=session)
             if found is None:
                 raise JobFailure("project_missing", "The project was deleted while the job ran")
-            project = found
-        files, changes = apply_changes(project.files, output.files, LIMITS)
-        if not await self.projects.replace_files(
-            job.owner_id, project_id, project.version, files, session=session
-        ):
-            raise JobFailure("project_changed", "The project changed while the job was applied")
+            files, changes = apply_changes(found.files, output.files, LIMITS)
+            if not await self.projects.replace_files(
+                job.owner_id, project_id, found.version, files, session=session
+            ):
+                raise JobFailure("project_changed", "The project changed while the job was applied")
         await self.jobs.record_applied(job.id, changes, session)
         entries = [
             (role, text)
