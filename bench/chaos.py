@@ -478,7 +478,11 @@ async def verify(http: httpx.AsyncClient, clients: list[Client], db_url: str) ->
             # made, if it made one (and makes one now if it did not, which the checks count).
             in_doubt += 1
             asked = datetime.now(UTC)
-            again = await http.post(url, json=body, headers={**client.headers, **key})
+            for _ in range(3):  # the workers may still be committing the load's last jobs
+                again = await http.post(url, json=body, headers={**client.headers, **key})
+                if again.status_code < 500:
+                    break
+                await asyncio.sleep(1)
             if again.status_code == 202:
                 client.jobs.append(again.json()["id"])
                 applied += datetime.fromisoformat(again.json()["created_at"]) < asked
