@@ -19,6 +19,7 @@ from fastapi.security import OAuth2PasswordBearer
 from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
 from backend.errors import AppError, Forbidden, InvalidAccessToken, ServiceUnavailable, Unauthorized
+from backend.generation.repository import JobRepository
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import (
@@ -26,7 +27,6 @@ from backend.repositories.auth_tokens import (
     OAuthStateRepository,
     RefreshTokenRepository,
 )
-from backend.repositories.jobs import JobRepository
 from backend.repositories.messages import MessageRepository
 from backend.repositories.projects import ProjectRepository
 from backend.repositories.stripe_events import StripeEventLog, StripeEventRepository

@@ -13,7 +13,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError, WTimeoutError
 
 from backend.config import NO_DATABASE, Settings
-from backend.repositories import INDEXES
+from backend.generation import repository as jobs
+from backend.repositories import INDEXES as COLLECTION_INDEXES
+
+INDEXES = {**COLLECTION_INDEXES, **jobs.INDEXES}
 
 log = structlog.get_logger("devora.db")
 

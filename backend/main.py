@@ -37,6 +37,7 @@ from backend.errors import (
     problem_response,
 )
 from backend.generation.events import EventHub
+from backend.generation.repository import EVENTS as JOB_EVENTS
 from backend.generation.runner import job_runner, keep_queue_depth, reap_forever, recover_queued
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import configured_providers
@@ -47,7 +48,6 @@ from backend.metrics import Metrics
 from backend.middleware import RequestContextMiddleware, request_id_of
 from backend.rate_limiter import RateLimiter
 from backend.redis_client import create_redis
-from backend.repositories.jobs import EVENTS as JOB_EVENTS
 from backend.resources import Resources
 from backend.security import PasswordHasher, TokenSigner, signing_secret
 from backend.services.credentials import Credentials

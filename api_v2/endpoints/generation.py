@@ -10,7 +10,7 @@ from api_v2.deps import CurrentUser, GenerationServiceDep, Pagination
 from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, rate_limit
 from api_v2.routing import DocumentedRoute, problems
 from backend.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable, Unauthorized
-from backend.repositories.jobs import Job
+from backend.generation.repository import Job
 from backend.services.generation import (
     GenerationUnavailable,
     JobFinished,

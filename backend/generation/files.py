@@ -6,8 +6,8 @@ import anyio
 from pydantic import TypeAdapter, ValidationError
 
 from backend.generation.outcome import JobFailure
+from backend.generation.repository import Change
 from backend.repositories.base import utcnow
-from backend.repositories.jobs import Change
 from backend.repositories.projects import Limits, ProjectFile
 from backend.services.projects import MAX_FILE_BYTES, language_of
 from schemas.generation_schemas import ChangeRead

@@ -25,9 +25,9 @@ import structlog
 from backend.config import Settings
 from backend.db import UNAVAILABLE_ERRORS
 from backend.generation.outcome import JobCanceled, JobFailure, Output
+from backend.generation.repository import Change, Job
 from backend.jobs import JobQueue, QueueUnavailable
 from backend.repositories.base import utcnow
-from backend.repositories.jobs import Change, Job
 from backend.services.generation import GenerationService
 
 log = structlog.get_logger("devora.runner")

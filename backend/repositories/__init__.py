@@ -1,7 +1,7 @@
 """One module per collection; the only code that speaks MongoDB.
 
 `INDEXES` maps each collection to the indexes its repository declares; `backend.db`
-creates them at start-up.
+creates them, and those of `backend.generation.repository`, at start-up.
 """
 
 from pymongo import IndexModel
@@ -10,7 +10,6 @@ from backend.repositories import (
     audit,
     auth_tokens,
     generation_usage,
-    jobs,
     messages,
     projects,
     stripe_events,
@@ -23,7 +22,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     messages.COLLECTION: messages.INDEXES,
     stripe_events.COLLECTION: stripe_events.INDEXES,
     **auth_tokens.INDEXES,
-    **jobs.INDEXES,
     **generation_usage.INDEXES,
     audit.COLLECTION: audit.INDEXES,
 }

@@ -5,7 +5,11 @@ from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
+
+# A transaction's session, or None outside one.
+Session = AsyncClientSession | None
 
 
 def object_id(value: str) -> ObjectId | None:

@@ -13,8 +13,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from backend.repositories.base import utcnow
-from backend.repositories.jobs import Session
+from backend.repositories.base import Session, utcnow
 
 USAGE = "generation_usage"
 IDEMPOTENCY = "idempotency_keys"

@@ -16,10 +16,10 @@ import stripe
 from backend.cache import Cache, CacheConfig, cached
 from backend.db import Mongo
 from backend.errors import AppError, Conflict, NotFound, ValidationFailed
+from backend.generation.repository import Job, JobRepository, Session
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable, StripeGateway
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import RefreshTokenRepository
-from backend.repositories.jobs import Job, JobRepository, Session
 from backend.repositories.projects import ProjectRepository
 from backend.repositories.stripe_events import Claim, StripeEventLog
 from backend.repositories.users import User, UserRepository

@@ -31,11 +31,18 @@ from backend.errors import (
 from backend.generation.events import EventHub
 from backend.generation.files import apply_changes, change_views
 from backend.generation.outcome import JobFailure, Output
+from backend.generation.repository import (
+    ACTIVE,
+    TERMINAL_EVENTS,
+    Event,
+    Job,
+    JobRepository,
+    Session,
+)
 from backend.jobs import JobQueue, QueueUnavailable
 from backend.metrics import Metrics
 from backend.repositories.base import utcnow
 from backend.repositories.generation_usage import UsageRepository
-from backend.repositories.jobs import ACTIVE, TERMINAL_EVENTS, Event, Job, JobRepository, Session
 from backend.repositories.messages import MessageRepository
 from backend.repositories.projects import ProjectRepository
 from backend.repositories.users import User, UserRepository

@@ -12,8 +12,7 @@ from backend.cache import Cache, CacheConfig, cached, cached_json
 from backend.config import Settings
 from backend.db import Mongo
 from backend.errors import AppError, Conflict, NotFound, PayloadTooLarge
-from backend.repositories.base import utcnow
-from backend.repositories.jobs import Session
+from backend.repositories.base import Session, utcnow
 from backend.repositories.messages import Message, MessageRepository
 from backend.repositories.projects import (
     Limits,

@@ -3,9 +3,9 @@
 from backend.config import Settings
 from backend.generation.agents.squad import Squad
 from backend.generation.outcome import JobFailure, Output
+from backend.generation.repository import Job
 from backend.generation.runner import Executor, JobContext
 from backend.integrations.llm import LLMClient
-from backend.repositories.jobs import Job
 
 
 def agentic_executor(settings: Settings) -> Executor:

@@ -19,9 +19,9 @@ from backend.generation.agents.tools import TOOLS
 from backend.generation.agents.tools.base import ToolContext
 from backend.generation.agents.workspace import ToolError, Workspace
 from backend.generation.outcome import JobCanceled, JobFailure, Output
+from backend.generation.repository import Job
 from backend.generation.runner import JobContext
 from backend.integrations.llm import LLMClient, LLMUnavailable, Turn
-from backend.repositories.jobs import Job
 from backend.services.projects import LIMITS, language_of
 
 MESSAGE_FLUSH_S = 0.1

@@ -2,8 +2,8 @@
 
 from backend.generation.fullstack.generator import generate
 from backend.generation.outcome import Output
+from backend.generation.repository import Job
 from backend.generation.runner import JobContext
-from backend.repositories.jobs import Job
 from backend.services.projects import language_of
 from schemas.generation_schemas import FullstackCreate
 

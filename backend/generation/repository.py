@@ -13,10 +13,16 @@ from typing import Any
 from bson import ObjectId
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import count_by, count_by_day, insert_new, object_id, utcnow
+from backend.repositories.base import (
+    Session,
+    count_by,
+    count_by_day,
+    insert_new,
+    object_id,
+    utcnow,
+)
 from schemas.generation_schemas import JobError, JobResult, Usage
 
 JOBS = "generation_jobs"
@@ -48,8 +54,6 @@ INDEXES = {
         IndexModel([("job_id", ASCENDING), ("path", ASCENDING)], unique=True, name="job_path"),
     ],
 }
-
-Session = AsyncClientSession | None
 
 
 class Job(BaseModel):
