@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     cache_memory_max_bytes: int = Field(default=64 * MIB, ge=MIB)
     cache_max_value_bytes: int = Field(default=MIB, ge=1024)
     # Per process: values fetched from Redis, reused only under the version Redis gives each
-    # request (backend/cache.py). 0 bytes turns it off.
+    # request (backend/cache/prefetch.py). 0 bytes turns it off.
     cache_near_max_bytes: int = Field(default=16 * MIB, ge=0)
     cache_near_ttl_s: float = Field(default=30, ge=0)
     cache_ttl_project_list: int = Field(default=15 * 60, ge=0)

@@ -1,6 +1,6 @@
 """Auto-pipelining for one Lua script: the calls of an event-loop iteration share a round trip.
 
-Every signed-in request runs the cache's lookup script once (`backend/cache.py`). redis-py's
+Every signed-in request runs the cache's lookup script once (`backend/cache/redis_backend.py`). redis-py's
 per-command path — pool checkout, a write, a read, the reply parsed, the connection handed
 back — cost more CPU in this process than anything else a cached page does (issue #16).
 Under load many requests reach that call in the same loop iteration; sent as one pipeline
