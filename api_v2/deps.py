@@ -1,16 +1,13 @@
-"""One `Annotated` alias per thing a handler needs; services are built per request.
+"""One `Annotated` alias per thing a handler needs.
 
-Every provider is `async def`, even without an await: FastAPI runs a plain `def` dependency
-in a worker thread, and a thread hop per dependency per request cost most of our throughput.
-The providers every signed-in request runs take the `Request` itself rather than
-`ResourcesDep`: FastAPI solves a shared sub-dependency again for each dependant before it
-looks in its cache, so each layer costs a full solving step per request.
+Services are built once per process (`backend.services.registry`) and handed out here. Every
+provider is `async def`: FastAPI runs a plain `def` dependency in a worker thread. The
+providers every signed-in request runs take the `Request` itself rather than another
+dependency, since FastAPI solves each layer of sub-dependencies again for every dependant.
 """
 
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -19,34 +16,29 @@ from fastapi.security import OAuth2PasswordBearer
 from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
 from backend.errors import AppError, Forbidden, InvalidAccessToken, ServiceUnavailable, Unauthorized
-from backend.generation.repository import JobRepository
+from backend.generation.service import GenerationService
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
-from backend.repositories.audit import AuditRepository
-from backend.repositories.auth_tokens import (
-    OAuthIdentityRepository,
-    OAuthStateRepository,
-    RefreshTokenRepository,
-)
-from backend.repositories.messages import MessageRepository
-from backend.repositories.projects import ProjectRepository
-from backend.repositories.stripe_events import StripeEventLog, StripeEventRepository
-from backend.repositories.users import User, UserRepository
+from backend.repositories.users import User
 from backend.resources import Resources
 from backend.security import AccessClaims, InvalidToken
 from backend.services.admin import AdminService
 from backend.services.auth import AccountDisabled, AuthService
 from backend.services.billing import BillingService
 from backend.services.billing_webhooks import WebhookInbox
-from backend.services.credentials import Credentials
-from backend.services.generation import GenerationService, generation_service
 from backend.services.oauth import OAuthService
 from backend.services.projects import ProjectService
+from backend.services.registry import Services
 from backend.services.users import UserService
 
 
 def resources_of(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
 async def get_resources(request: Request) -> Resources:
@@ -63,63 +55,22 @@ async def get_settings(resources: ResourcesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-S = typing.TypeVar("S")
-
-
-def _shared(resources: Resources, kind: type[S], build: Callable[[Resources], S]) -> S:
-    """The process's one `kind` service, built on first use (services hold no request state)."""
-    found = resources.services.get(kind)
-    if found is None:
-        found = resources.services[kind] = build(resources)
-    return typing.cast(S, found)
-
-
-def _new_users(resources: Resources) -> UserService:
-    return UserService(UserRepository(resources.mongo.db), resources.cache)
-
-
-def _users(resources: Resources) -> UserService:
-    return _shared(resources, UserService, _new_users)
-
-
 async def user_service(request: Request) -> UserService:
-    return _users(resources_of(request))
+    return services_of(request).users
 
 
 UserServiceDep = Annotated[UserService, Depends(user_service)]
 
 
-async def auth_service(resources: ResourcesDep, users: UserServiceDep) -> AuthService:
-    credentials = Credentials.on(resources.mongo.db, resources.cache)
-    return AuthService(
-        users=users.users,
-        user_service=users,
-        refresh_tokens=credentials.refresh_tokens,
-        action_tokens=credentials.action_tokens,
-        credentials=credentials,
-        hasher=resources.hasher,
-        signer=resources.signer,
-        mailer=resources.mailer,
-        settings=resources.settings,
-    )
+async def auth_service(request: Request) -> AuthService:
+    return services_of(request).auth
 
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 
 
-async def oauth_service(
-    resources: ResourcesDep, users: UserServiceDep, auth: AuthServiceDep
-) -> OAuthService:
-    db = resources.mongo.db
-    return OAuthService(
-        providers=resources.oauth_providers,
-        states=OAuthStateRepository(db),
-        identities=OAuthIdentityRepository(db),
-        users=users.users,
-        user_service=users,
-        auth=auth,
-        frontend_origins=resources.settings.frontend_origins,
-    )
+async def oauth_service(request: Request) -> OAuthService:
+    return services_of(request).oauth
 
 
 OAuthServiceDep = Annotated[OAuthService, Depends(oauth_service)]
@@ -151,7 +102,7 @@ async def current_user(
     One provider for what every signed-in request runs (claims, then the user), so FastAPI
     solves one layer, not three."""
     claims = await access_claims(request, token)
-    user = await _users(resources_of(request)).get(claims.user_id)
+    user = await services_of(request).users.get(claims.user_id)
     if user is None or claims.version != user.token_version:
         raise InvalidAccessToken()
     if not user.is_active:
@@ -171,48 +122,22 @@ async def admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
-def _new_projects(resources: Resources) -> ProjectService:
-    db = resources.mongo.db
-    return ProjectService(
-        projects=ProjectRepository(db),
-        messages=MessageRepository(db),
-        users=UserRepository(db),
-        mongo=resources.mongo,
-        cache=resources.cache,
-        caps=resources.caps,
-    )
-
-
 async def project_service(request: Request) -> ProjectService:
-    return _shared(resources_of(request), ProjectService, _new_projects)
+    return services_of(request).projects
 
 
 ProjectServiceDep = Annotated[ProjectService, Depends(project_service)]
 
 
-async def get_generation_service(resources: ResourcesDep) -> GenerationService:
-    return generation_service(resources)
+async def get_generation_service(request: Request) -> GenerationService:
+    return services_of(request).generation
 
 
 GenerationServiceDep = Annotated[GenerationService, Depends(get_generation_service)]
 
 
-async def admin_service(resources: ResourcesDep, generation: GenerationServiceDep) -> AdminService:
-    db = resources.mongo.db
-    settings = resources.settings
-    inbox = None
-    if resources.stripe is not None:
-        inbox = WebhookInbox(
-            events=webhook_events(resources), users=UserRepository(db), gateway=resources.stripe,
-            cache=resources.cache, metrics=resources.metrics,
-            prices={"pro": settings.stripe_price_pro, "team": settings.stripe_price_team},
-        )  # fmt: skip
-    return AdminService(
-        mongo=resources.mongo, users=UserRepository(db), projects=ProjectRepository(db),
-        jobs=JobRepository(db), refresh_tokens=RefreshTokenRepository(db),
-        events=StripeEventLog(db), audit=AuditRepository(db), cache=resources.cache,
-        generation=generation, inbox=inbox, stripe_gateway=resources.stripe,
-    )  # fmt: skip
+async def admin_service(request: Request) -> AdminService:
+    return services_of(request).admin
 
 
 AdminServiceDep = Annotated[AdminService, Depends(admin_service)]
@@ -234,35 +159,18 @@ async def page_params(
 Pagination = Annotated[PageParams, Depends(page_params)]
 
 
-async def billing_service(resources: ResourcesDep) -> BillingService:
-    return BillingService(
-        users=UserRepository(resources.mongo.db),
-        gateway=resources.stripe,
-        cache=resources.cache,
-        settings=resources.settings,
-    )
+async def billing_service(request: Request) -> BillingService:
+    return services_of(request).billing
 
 
 BillingServiceDep = Annotated[BillingService, Depends(billing_service)]
 
 
-def webhook_events(resources: Resources) -> StripeEventRepository:
-    abandoned_after = timedelta(seconds=resources.settings.stripe_webhook_abandoned_after_s)
-    return StripeEventRepository(resources.mongo.db, abandoned_after)
-
-
-async def webhook_inbox(resources: ResourcesDep) -> WebhookInbox:
-    if resources.stripe is None:
+async def webhook_inbox(request: Request) -> WebhookInbox:
+    inbox = services_of(request).webhooks
+    if inbox is None:
         raise PaymentProviderUnavailable("Billing is not configured")
-    settings = resources.settings
-    return WebhookInbox(
-        events=webhook_events(resources),
-        users=UserRepository(resources.mongo.db),
-        gateway=resources.stripe,
-        cache=resources.cache,
-        metrics=resources.metrics,
-        prices={"pro": settings.stripe_price_pro, "team": settings.stripe_price_team},
-    )
+    return inbox
 
 
 WebhookInboxDep = Annotated[WebhookInbox, Depends(webhook_inbox)]

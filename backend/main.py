@@ -37,8 +37,10 @@ from backend.errors import (
     problem_response,
 )
 from backend.generation.events import EventHub
+from backend.generation.kinds import executors
+from backend.generation.reaper import keep_queue_depth, reap_forever, recover_queued
 from backend.generation.repository import EVENTS as JOB_EVENTS
-from backend.generation.runner import job_runner, keep_queue_depth, reap_forever, recover_queued
+from backend.generation.runner import JobRunner
 from backend.integrations.email import Mailer
 from backend.integrations.oauth import configured_providers
 from backend.integrations.stripe_gateway import StripeGateway
@@ -51,8 +53,8 @@ from backend.redis_client import create_redis
 from backend.resources import Resources
 from backend.security import PasswordHasher, TokenSigner, signing_secret
 from backend.services.credentials import Credentials
-from backend.services.generation import GenerationService, generation_service
-from backend.services.projects import Caps
+from backend.services.project_rules import Caps
+from backend.services.registry import Services, build_services
 from schemas.user_schemas import canonical_email
 
 log = structlog.get_logger("devora.app")
@@ -120,23 +122,20 @@ async def close_resources(resources: Resources) -> None:
 
 
 def start_job_services(
-    resources: Resources, prepared: "asyncio.Task[None]"
+    resources: Resources, services: Services, prepared: "asyncio.Task[None]"
 ) -> list["asyncio.Task[None]"]:
     """Without Redis this process also runs the jobs (and reaps them); with Redis, workers do.
     Either way it keeps the queue-depth gauge for /metrics."""
-
-    def service() -> "GenerationService":
-        return generation_service(resources)
-
-    settings = resources.settings
-    tasks = [asyncio.create_task(keep_queue_depth(service, resources.metrics, prepared))]
-    if resources.queue.is_in_process:
-        resources.queue.serve(job_runner(service, resources.queue, settings))
+    settings, queue = resources.settings, resources.queue
+    lifecycle = services.generation.lifecycle
+    tasks = [asyncio.create_task(keep_queue_depth(lifecycle.jobs, resources.metrics, prepared))]
+    if queue.is_in_process:
+        queue.serve(JobRunner(lifecycle, executors(settings), queue, settings))
 
         async def run_jobs() -> None:
             await prepared
-            await recover_queued(service(), resources.queue)
-            await reap_forever(service, resources.queue, settings)
+            await recover_queued(lifecycle.jobs, queue)
+            await reap_forever(lifecycle, queue, settings)
 
         tasks.append(asyncio.create_task(run_jobs(), name="in-process-jobs"))
     return tasks
@@ -147,11 +146,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build every client once; close them all on the way out."""
     settings: Settings = app.state.settings
     resources = app.state.resources = build_resources(settings, app.state.metrics)
+    services = app.state.services = build_services(resources)
     # Retried in the background, so a MongoDB outage at boot leaves the API up and
     # /readyz honest instead of crash-looping.
     prepare_task = asyncio.create_task(prepare_database(resources), name="prepare-database")
     await resources.queue.broker.startup()
-    background = start_job_services(resources, prepare_task)
+    background = start_job_services(resources, services, prepare_task)
     # Everything built so far lives as long as the process: out of the collector's sight, so
     # a full collection no longer walks the whole heap of imported code (long-tail pauses).
     gc.collect()

@@ -1,7 +1,6 @@
 """The clients the lifespan builds once and every request reaches through dependencies."""
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
@@ -16,7 +15,7 @@ from backend.jobs import JobQueue
 from backend.metrics import Metrics
 from backend.rate_limiter import RateLimiter
 from backend.security import PasswordHasher, TokenSigner
-from backend.services.projects import Caps
+from backend.services.project_rules import Caps
 
 
 @dataclass(slots=True)
@@ -36,6 +35,3 @@ class Resources:
     queue: JobQueue
     hub: EventHub
     caps: Caps
-    # Stateless services the hot paths share, built on first use (`api_v2.deps`): building
-    # one per request built its repositories' PyMongo collection objects every time.
-    services: dict[type, Any] = field(default_factory=dict)

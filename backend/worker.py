@@ -17,11 +17,13 @@ from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from backend.config import Settings
-from backend.generation.runner import job_runner, reap_forever
+from backend.generation.kinds import executors
+from backend.generation.reaper import reap_forever
+from backend.generation.runner import JobRunner
 from backend.logs import configure_logging
 from backend.main import build_resources, close_resources, prepare_database
 from backend.metrics import Metrics
-from backend.services.generation import GenerationService, generation_service
+from backend.services.registry import build_generation
 
 log = structlog.get_logger("devora.worker")
 
@@ -63,13 +65,10 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
         raise SystemExit("REDIS_URL is not set: without Redis, jobs run inside the API process")
     resources = build_resources(settings, Metrics())
     await prepare_database(resources)
-
-    def service() -> GenerationService:
-        return generation_service(resources)
-
+    lifecycle = build_generation(resources).lifecycle
     queue = resources.queue
     queue.broker.is_worker_process = True
-    queue.serve(job_runner(service, queue, settings))
+    queue.serve(JobRunner(lifecycle, executors(settings), queue, settings))
     receiver = Receiver(
         queue.broker,
         max_async_tasks=concurrency or settings.worker_concurrency,
@@ -80,7 +79,7 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    reaper = asyncio.create_task(reap_forever(service, queue, settings), name="reaper")
+    reaper = asyncio.create_task(reap_forever(lifecycle, queue, settings), name="reaper")
     log.info("worker_started", concurrency=concurrency or settings.worker_concurrency)
     try:
         await listen_until_stopped(receiver, stop)

@@ -11,10 +11,10 @@ from api_v2.deps import AdminServiceDep, AdminUser, Pagination, admin_user
 from api_v2.rate_limits import RateLimits, rate_limit
 from api_v2.routing import DocumentedRoute, problems
 from backend.errors import Forbidden, NotFound, Unauthorized, ValidationFailed
+from backend.generation.errors import JobFinished
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
 from backend.middleware import request_id_of
 from backend.services.admin import CannotModifySelf
-from backend.services.generation import JobFinished
 from schemas.admin_schemas import (
     AdminJobRead,
     AdminUserRead,

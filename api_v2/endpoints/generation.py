@@ -10,8 +10,7 @@ from api_v2.deps import CurrentUser, GenerationServiceDep, Pagination
 from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, rate_limit
 from api_v2.routing import DocumentedRoute, problems
 from backend.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable, Unauthorized
-from backend.generation.repository import Job
-from backend.services.generation import (
+from backend.generation.errors import (
     GenerationUnavailable,
     JobFinished,
     JobNotSucceeded,
@@ -21,9 +20,10 @@ from backend.services.generation import (
     QuotaExceeded,
     RevertConflict,
     TooManyActiveJobs,
-    job_view,
 )
-from backend.services.projects import ProjectLimitReached
+from backend.generation.repository import Job
+from backend.generation.views import job_view
+from backend.services.project_rules import ProjectLimitReached
 from schemas.common import Page, ResourceId
 from schemas.generation_schemas import (
     AgenticCreate,
@@ -70,11 +70,7 @@ async def start_fullstack_job(
     idempotency_key: IdempotencyKey = None,
 ) -> JobRead:
     """Generate a complete project from a spec (built-in templates; no model involved)."""
-    job = await generation.submit(
-        user, kind="fullstack", request=body.model_dump(mode="json"), project_id=None,
-        model=None, idempotency_key=idempotency_key,
-    )  # fmt: skip
-    return job_view(job)
+    return job_view(await generation.submit_fullstack(user, body, idempotency_key))
 
 
 @router.post(

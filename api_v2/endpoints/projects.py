@@ -12,7 +12,7 @@ from api_v2.routing import DocumentedRoute, JSONBytes, problems
 from backend.errors import NotFound, Unauthorized
 from backend.repositories.messages import Message
 from backend.repositories.projects import Project, ProjectFile
-from backend.services.projects import (
+from backend.services.project_rules import (
     FileTooLarge,
     MessageLimitReached,
     ProjectLimitReached,

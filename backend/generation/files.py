@@ -9,7 +9,7 @@ from backend.generation.outcome import JobFailure
 from backend.generation.repository import Change
 from backend.repositories.base import utcnow
 from backend.repositories.projects import Limits, ProjectFile
-from backend.services.projects import MAX_FILE_BYTES, language_of
+from backend.services.project_rules import MAX_FILE_BYTES, language_of
 from schemas.generation_schemas import ChangeRead
 from schemas.project_schemas import FilePath
 
@@ -17,11 +17,23 @@ MAX_DIFF_BYTES = 256 * 1024
 _PATH = TypeAdapter(FilePath)
 
 
+def file_action(existed: bool, content: str | None) -> str:
+    """What writing `content` (None deletes) does to a path that `existed` or not."""
+    if content is None:
+        return "deleted"
+    return "updated" if existed else "created"
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
+
+
 def apply_changes(
     files: list[ProjectFile], writes: dict[str, str | None], limits: Limits
 ) -> tuple[list[ProjectFile], list[Change]]:
     """The project's files after `writes` (None deletes), and what changed; a write that
-    breaks a rule (path, 1 MiB a file, 500 files, 8 MiB in all) fails the whole job."""
+    breaks a rule (an allowed path, `MAX_FILE_BYTES` a file, `limits` for the project) fails
+    the whole job."""
     current = {file.path: file for file in files}
     changes: list[Change] = []
     now = utcnow()
@@ -40,21 +52,29 @@ def apply_changes(
             continue
         size = len(content.encode())
         if size > MAX_FILE_BYTES:
-            raise JobFailure("file_too_large", f"{path} would be {size} bytes; the limit is 1 MiB")
+            raise JobFailure(
+                "file_too_large",
+                f"{path} would be {size} bytes; the limit is {_mib(MAX_FILE_BYTES)}",
+            )
         if before is not None and before.content == content:
             continue
         language = before.language if before else language_of(path)
         current[path] = ProjectFile(
             path=path, content=content, language=language, size=size, updated_at=now
         )
-        action = "updated" if before else "created"
+        action = file_action(before is not None, content)
         changes.append(_change(path, language, action, before.content if before else None, content))
     result = list(current.values())
     if len(result) > limits.max_files:
-        raise JobFailure("too_many_files", f"The project would hold {len(result)} files; max 500")
+        raise JobFailure(
+            "too_many_files", f"The project would hold {len(result)} files; max {limits.max_files}"
+        )
     total = sum(file.size for file in result)
     if total > limits.max_total_bytes:
-        raise JobFailure("project_too_large", f"The project would be {total} bytes; max 8 MiB")
+        raise JobFailure(
+            "project_too_large",
+            f"The project would be {total} bytes; max {_mib(limits.max_total_bytes)}",
+        )
     return result, changes
 
 
@@ -90,13 +110,7 @@ def _views(changes: list[Change], applied: bool) -> list[ChangeRead]:
                 continue
             if change.after is not None and change.after == change.before:
                 continue
-            action = (
-                "deleted"
-                if change.after is None
-                else "updated"
-                if change.before is not None
-                else "created"
-            )
+            action = file_action(change.before is not None, change.after)
             change = change.model_copy(update={"action": action})
         views.append(
             ChangeRead(

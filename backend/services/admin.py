@@ -16,16 +16,19 @@ import stripe
 from backend.cache import Cache, CacheConfig, cached
 from backend.db import Mongo
 from backend.errors import AppError, Conflict, NotFound, ValidationFailed
-from backend.generation.repository import Job, JobRepository, Session
+from backend.generation.errors import JobFinished
+from backend.generation.repository import Job, JobRepository
+from backend.generation.service import GenerationService
+from backend.generation.views import job_view
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable, StripeGateway
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import RefreshTokenRepository
+from backend.repositories.base import Session
 from backend.repositories.projects import ProjectRepository
 from backend.repositories.stripe_events import Claim, StripeEventLog
 from backend.repositories.users import User, UserRepository
 from backend.services.billing_webhooks import WebhookFailed, WebhookInbox
-from backend.services.generation import GenerationService, JobFinished, job_view
-from backend.services.projects import owner_scope
+from backend.services.project_rules import owner_scope
 from backend.services.users import user_scope
 from schemas.admin_schemas import (
     AdminJobRead,

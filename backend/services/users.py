@@ -4,7 +4,7 @@ from typing import Any
 
 from backend.cache import Cache, CacheConfig, cached
 from backend.repositories.users import User, UserRepository
-from backend.services.projects import owner_scope
+from backend.services.project_rules import owner_scope
 
 
 def user_scope(user_id: str) -> str:

@@ -8,9 +8,9 @@ from fastapi import FastAPI
 
 from backend.generation.outcome import Output
 from backend.repositories.projects import ProjectFile
-from backend.services.generation import generation_service
-from tests.factories import signed_up
-from tests.generation.conftest import JOBS, big_spec, events, finished, submit
+from tests.support.factories import signed_up
+from tests.support.jobs import JOBS, events, finished, submit
+from tests.support.specs import big_spec
 
 
 async def changes_of(client: httpx.AsyncClient, headers: dict[str, str], job_id: str) -> Any:
@@ -118,7 +118,7 @@ async def test_output_that_breaks_a_cap_fails_the_job_and_leaves_the_project(
         headers=headers,
     )  # fmt: skip
     project = created.json()
-    service = generation_service(app.state.resources)
+    service = app.state.services.generation.lifecycle
     owner = await app.state.resources.mongo.db["users"].find_one({"email": user["email"]})
     job = await service.jobs.create(
         owner_id=str(owner["_id"]), kind="agentic", project_id=project["id"], model=None,
@@ -139,7 +139,7 @@ async def test_output_that_breaks_a_cap_fails_the_job_and_leaves_the_project(
 
 
 async def claimed_fullstack_job(app: FastAPI, email: str) -> Any:
-    service = generation_service(app.state.resources)
+    service = app.state.services.generation.lifecycle
     owner = await app.state.resources.mongo.db["users"].find_one({"email": email})
     job = await service.jobs.create(
         owner_id=str(owner["_id"]), kind="fullstack", project_id=None, model=None,
@@ -213,7 +213,7 @@ async def test_a_cancel_mid_commit_still_commits_and_invalidates(
 def test_apply_rules_match_the_files_api() -> None:
     from backend.generation.files import apply_changes
     from backend.generation.outcome import JobFailure
-    from backend.services.projects import LIMITS
+    from backend.services.project_rules import LIMITS
 
     now = "2026-01-01T00:00:00Z"
     existing = [ProjectFile(path="a.py", content="1", language="python", size=1, updated_at=now)]

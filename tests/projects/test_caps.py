@@ -5,13 +5,15 @@ from collections import Counter
 from collections.abc import Callable
 
 from backend.config import Settings
+from backend.generation.admission import period_of
 from backend.generation.outcome import Output
 from backend.main import create_app
 from backend.repositories.base import utcnow
-from backend.services.generation import generation_service, period_of
-from tests.conftest import GENEROUS_LIMITS, open_client
-from tests.factories import signed_up
-from tests.generation.conftest import FAST_JOBS, JOBS, SPEC
+from tests.support.app_client import open_client
+from tests.support.factories import signed_up
+from tests.support.jobs import JOBS
+from tests.support.settings import FAST_JOBS, GENEROUS_LIMITS
+from tests.support.specs import SPEC
 
 USAGE = "/api/v2/generate/usage"
 
@@ -77,7 +79,7 @@ async def test_a_job_accepted_before_slots_were_taken_at_admission_still_keeps_t
         assert (
             await client.post(PROJECTS, headers=headers, json={"name": "only"})
         ).status_code == 201
-        service = generation_service(app.state.resources)
+        service = app.state.services.generation.lifecycle
         owner = await app.state.resources.mongo.db["users"].find_one({"email": user["email"]})
         period = period_of(utcnow())
         await service.usage.start_period(str(owner["_id"]), period)

@@ -2,9 +2,9 @@
 
 from backend.config import Settings
 from backend.generation.agents.squad import Squad
+from backend.generation.context import Executor, JobContext
 from backend.generation.outcome import JobFailure, Output
 from backend.generation.repository import Job
-from backend.generation.runner import Executor, JobContext
 from backend.integrations.llm import LLMClient
 
 
@@ -22,27 +22,26 @@ def agentic_executor(settings: Settings) -> Executor:
 async def _context(job: Job, context: JobContext, recent: int) -> tuple[dict[str, str], str]:
     """The project's files, and the brief every role starts from. What users wrote (the
     request, files, conversation) is fenced and labelled as untrusted data."""
-    service = context.service
     prompt = job.request["prompt"]
     files: dict[str, str] = {}
     parts = [f'The request:\n<request trust="untrusted-data">\n{prompt}\n</request>']
     if job.project_id is not None:
-        project = await service.projects.get(job.owner_id, job.project_id)
+        project = await context.project()
         if project is None:
             raise JobFailure("project_missing", "The project no longer exists")
         files = {file.path: file.content for file in project.files}
         listing = "\n".join(f"{f.path} ({f.size} bytes)" for f in project.files) or "(none)"
         parts.append(f"The project's files (read them with read_file):\n{listing}")
-        conversation = await service.messages.latest(job.project_id, recent)
+        conversation = await context.recent_messages(recent)
         if conversation:
             lines = "\n".join(f"{m.role}: {m.content}" for m in conversation)
             parts.append(
                 f'The recent conversation:\n<conversation trust="untrusted-data">\n{lines}\n'
                 "</conversation>"
             )
-        previous = await service.jobs.last_succeeded(job.owner_id, job.project_id)
-        if previous is not None and previous.result is not None:
-            parts.append(f"The previous job's summary: {previous.result.summary}")
+        previous = await context.previous_summary()
+        if previous is not None:
+            parts.append(f"The previous job's summary: {previous}")
     else:
         parts.append("The project is new and empty.")
     parts.append(

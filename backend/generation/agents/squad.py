@@ -18,11 +18,11 @@ from backend.generation.agents.roles import ARCHITECT, DEVELOPER, INTEGRATIONS, 
 from backend.generation.agents.tools import TOOLS
 from backend.generation.agents.tools.base import ToolContext
 from backend.generation.agents.workspace import ToolError, Workspace
+from backend.generation.context import JobContext
 from backend.generation.outcome import JobCanceled, JobFailure, Output
 from backend.generation.repository import Job
-from backend.generation.runner import JobContext
 from backend.integrations.llm import LLMClient, LLMUnavailable, Turn
-from backend.services.projects import LIMITS, language_of
+from backend.services.project_rules import LIMITS, language_of
 
 MESSAGE_FLUSH_S = 0.1
 MAX_TOOL_ERRORS = 8

@@ -7,7 +7,7 @@ all); a broken rule is a `ToolError` the model is told about, never a crash.
 from pydantic import TypeAdapter, ValidationError
 
 from backend.repositories.projects import Limits
-from backend.services.projects import MAX_FILE_BYTES
+from backend.services.project_rules import MAX_FILE_BYTES
 from schemas.project_schemas import FilePath
 
 _PATH = TypeAdapter(FilePath)

@@ -1,10 +1,10 @@
 """The `fullstack` job: generate from the spec (in a worker process), stage, hand over."""
 
+from backend.generation.context import JobContext
 from backend.generation.fullstack.generator import generate
 from backend.generation.outcome import Output
 from backend.generation.repository import Job
-from backend.generation.runner import JobContext
-from backend.services.projects import language_of
+from backend.services.project_rules import language_of
 from schemas.generation_schemas import FullstackCreate
 
 

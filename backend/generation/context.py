@@ -1,0 +1,122 @@
+"""What a job's executor may do: report progress, read the project it works on, stage
+files, learn of a cancel, and run CPU-bound work in a worker process."""
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+from backend.generation.files import file_action
+from backend.generation.lifecycle import Lifecycle
+from backend.generation.outcome import JobCanceled, Output
+from backend.generation.repository import Change, Job, JobRepository
+from backend.repositories.messages import Message, MessageRepository
+from backend.repositories.projects import Project, ProjectRepository
+
+T = TypeVar("T")
+
+
+class JobContext:
+    def __init__(
+        self,
+        job: Job,
+        cancel: asyncio.Event,
+        pool: Callable[[], ProcessPoolExecutor],
+        *,
+        lifecycle: Lifecycle,
+        jobs: JobRepository,
+        projects: ProjectRepository,
+        messages: MessageRepository,
+    ) -> None:
+        self.job = job
+        self.cancel = cancel
+        self._pool = pool
+        self._lifecycle = lifecycle
+        self._jobs = jobs
+        self._projects = projects
+        self._messages = messages
+        self._paths: set[str] | None = None
+
+    async def offload(self, work: Callable[..., T], *args: Any) -> T:
+        """Run `work(*args)` in the runner's process pool: pure-Python CPU in a thread would
+        hold the GIL and starve this event loop (heartbeats, other jobs, SSE)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), functools.partial(work, *args))
+
+    def check(self) -> None:
+        """Raise `JobCanceled` if the owner asked to stop; call between steps."""
+        if self.cancel.is_set():
+            raise JobCanceled()
+
+    async def progress(self, percent: int, stage: str) -> None:
+        data = {"progress": percent, "stage": stage}
+        await self._emit("progress", data, progress=percent, stage=stage)
+
+    async def message(self, text: str) -> None:
+        await self._emit("message", {"text": text})
+
+    async def add_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Tokens of one model call: on the job now, in the month's usage when it ends."""
+        self.job.usage.prompt_tokens += prompt_tokens
+        self.job.usage.completion_tokens += completion_tokens
+        await self._jobs.add_usage(self.job, prompt_tokens, completion_tokens)
+
+    async def stage(
+        self, files: dict[str, str | None], languages: dict[str, str], *, announce: bool = True
+    ) -> None:
+        """Keep the job's pending changes (shown by `GET /changes`); announce each file unless
+        the executor announced them as it went."""
+        self.check()
+        changes = [
+            Change(path=path, language=languages[path], after=content)
+            for path, content in sorted(files.items())
+        ]
+        await self._jobs.stage_changes(self.job.id, changes)
+        if announce:
+            for path, content in sorted(files.items()):
+                await self.announce(path, languages[path], content)
+
+    async def announce(self, path: str, language: str, content: str | None) -> None:
+        """A `file` event: what this change does to the project as the job found it."""
+        existing = await self._existing_paths()
+        action = file_action(path in existing, content)
+        size = len((content or "").encode())
+        await self._emit(
+            "file", {"path": path, "language": language, "size": size, "action": action}
+        )
+
+    async def project(self) -> Project | None:
+        """The project the job works on, as it is now (None for a job that creates one)."""
+        if self.job.project_id is None:
+            return None
+        return await self._projects.get(self.job.owner_id, self.job.project_id)
+
+    async def recent_messages(self, count: int) -> list[Message]:
+        """The last `count` messages of the project's conversation, oldest first."""
+        if self.job.project_id is None:
+            return []
+        return await self._messages.latest(self.job.project_id, count)
+
+    async def previous_summary(self) -> str | None:
+        """What the project's last succeeded job said it did."""
+        if self.job.project_id is None:
+            return None
+        previous = await self._jobs.last_succeeded(self.job.owner_id, self.job.project_id)
+        return previous.result.summary if previous and previous.result else None
+
+    async def _emit(self, kind: str, data: dict[str, Any], **fields: Any) -> None:
+        self.check()
+        if await self._lifecycle.emit(self.job, kind, data, **fields):
+            self.cancel.set()
+            raise JobCanceled()
+
+    async def _existing_paths(self) -> set[str]:
+        """The project's paths, read once per job (not once per file event)."""
+        if self._paths is None:
+            project = await self.project()
+            self._paths = {file.path for file in project.files} if project else set()
+        return self._paths
+
+
+Executor = Callable[[Job, JobContext], Awaitable[Output]]

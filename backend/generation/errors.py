@@ -1,0 +1,39 @@
+"""The problems the generation area answers with."""
+
+from backend.errors import AppError, Conflict, ServiceUnavailable
+
+
+class QuotaExceeded(AppError):
+    status, code, title = 402, "quota_exceeded", "This month's generation quota is used up"
+
+
+class TooManyActiveJobs(AppError):
+    status, code, title = 409, "too_many_active_jobs", "Too many jobs are queued or running"
+
+
+class KeyInUse(Conflict):
+    code, title = "idempotency_key_in_use", "A request with this key is being processed"
+
+
+class JobFinished(Conflict):
+    code, title = "job_finished", "The job has already finished"
+
+
+class JobNotSucceeded(Conflict):
+    code, title = "job_not_succeeded", "Only a succeeded job can be reverted"
+
+
+class JobReverted(Conflict):
+    code, title = "job_reverted", "The job has already been reverted"
+
+
+class RevertConflict(Conflict):
+    code, title = "revert_conflict", "Files the job touched have changed since"
+
+
+class GenerationUnavailable(ServiceUnavailable):
+    code, title = "generation_unavailable", "No language model provider is configured"
+
+
+class ModelNotAllowed(AppError):
+    status, code, title = 403, "model_not_allowed", "Your plan may not use this model"

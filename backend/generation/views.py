@@ -1,0 +1,20 @@
+"""A stored job as the API shows it."""
+
+from typing import Any
+
+from backend.generation.repository import Job
+from schemas.generation_schemas import JobRead
+
+
+def job_view(job: Job) -> JobRead:
+    return JobRead.model_validate(job.model_dump())
+
+
+def terminal_event(job: Job) -> tuple[str, dict[str, Any]]:
+    """The event that ends a job's stream, for a job in its terminal state."""
+    if job.status == "succeeded":
+        return "done", job_view(job).model_dump(mode="json")
+    if job.status == "canceled":
+        return "canceled", {"status": "canceled"}
+    error = job.error
+    return "error", (error.model_dump() if error else {"code": "failed", "message": "failed"})
