@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     cache_redis_url: SecretStr | None = None
     redis_timeout_s: float = Field(default=0.1, gt=0, le=5)
     # Per process (each uvicorn worker and each job worker has its own pools): size them so
-    # replicas x workers x pool stays under the servers' limits (bench/RESULTS.md, #16).
+    # replicas x workers x pool stays under the servers' connection limits.
     redis_max_connections: int = Field(default=100, ge=1, le=10_000)
     mongodb_max_pool_size: int = Field(default=100, ge=1, le=10_000)
     # Unset outside production: a random secret is generated once and kept in

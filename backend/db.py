@@ -110,16 +110,13 @@ class Mongo:
 
         `bounded` (a request's transactions): attempts stop after `transaction_budget_s`, with
         a timeout error (503), through PyMongo's own client-side timeout. Unbounded,
-        `with_transaction` retries for up to 120 s: with the database down, a request hung that
-        long, and a client that gave up could still find its write committed later.
+        `with_transaction` retries for up to 120 s, so a request must never use it: a client
+        that gave up could still find its write committed later.
 
         The budget binds each attempt's `work`; the abort after a failed attempt, and the
-        commit's retries, get `ABORT_MARGIN_S` more. With one timeout around the whole
-        `with_transaction`, an attempt that spent the budget left no time to send its abort
-        (PyMongo ignores the abort's failure): the transaction stayed open on the server, its
-        documents held against every other writer for up to a minute, and under load the
-        conflicts this caused spent more budgets (a 10-minute soak: updates retrying on write
-        conflicts for 50 s, 171 project creates answered 503)."""
+        commit's retries, get `ABORT_MARGIN_S` more, so a spent attempt can still send its
+        abort (PyMongo ignores a failed abort, leaving the transaction open on the server and
+        its documents held against every other writer)."""
 
         async def run() -> T:
             async with self.client.start_session() as session:

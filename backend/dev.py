@@ -78,8 +78,8 @@ def start_secantusd(
 
 
 def local_url(port: int) -> str:
-    # retryWrites=false only for the local engine: with retryable writes on, SecantusDB slows
-    # from ~2,500 to ~300 writes/s after 10,000 writes. Production URLs keep the default.
+    # retryWrites=false only for the local engine: SecantusDB slows down steadily under
+    # retryable writes. Production URLs keep the default.
     return f"mongodb://127.0.0.1:{port}/?directConnection=true&retryWrites=false"
 
 

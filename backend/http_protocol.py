@@ -1,5 +1,5 @@
 """uvicorn's httptools protocol with bounds on a request's head, which it otherwise reads
-without limit: 37 MiB of headers were once read and answered, blocking the loop for a second.
+without limit: an unbounded head is buffered whole and parsed on the event loop.
 
 Served with `--http backend.http_protocol:BoundedHttpTools` (compose) or `SERVER_OPTIONS`
 (`make run`, the suite's servers).

@@ -10,8 +10,8 @@ import structlog
 
 from backend.config import LogFormat, Settings
 
-# The id of the request being served, set by the edge middleware: one ContextVar is a tenth of
-# structlog's bind/unbind pair, which every request paid.
+# The id of the request being served, set by the edge middleware: a bare ContextVar, not
+# structlog's bind/unbind pair, which costs several times more on every request.
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
@@ -28,7 +28,7 @@ def configure_logging(settings: Settings) -> None:
     """Configure structlog (and the stdlib root logger) for this process."""
     level = logging.getLevelNamesMapping()[settings.log_level.upper()]
     # JSON lines go out as orjson's bytes, written straight to stdout's buffer (structlog's
-    # fast path): the access log costs a few microseconds a request, not tens.
+    # fast path): the access log runs on every request.
     is_json = settings.log_format is LogFormat.JSON
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(serializer=orjson.dumps)
@@ -60,9 +60,9 @@ class AccessLog:
     """The line every HTTP request leaves, at info.
 
     In JSON it is rendered here, with the fields structlog would give it (event, level, an ISO
-    UTC timestamp and the request id), because structlog's bound-logger pipeline costs ~22 µs
-    a line and this ~3 µs (measured in issue #16; a request of ours costs ~150 µs). The
-    console format, for laptops, goes through structlog as every other line does.
+    UTC timestamp and the request id): structlog's bound-logger pipeline costs several times
+    more a line, on every request. The console format, for laptops, goes through structlog as
+    every other line does.
     """
 
     def __init__(self, settings: Settings) -> None:

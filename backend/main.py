@@ -152,8 +152,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     prepare_task = asyncio.create_task(prepare_database(resources), name="prepare-database")
     await resources.queue.broker.startup()
     background = start_job_services(resources, services, prepare_task)
-    # Everything built so far lives as long as the process: out of the collector's sight, so
-    # a full collection no longer walks the whole heap of imported code (long-tail pauses).
+    # Everything built so far lives as long as the process: frozen, it is skipped by every
+    # full collection, which would otherwise walk all imported code (long-tail pauses).
     gc.collect()
     gc.freeze()
     log.info("startup", environment=settings.environment.value, version=__version__)
@@ -207,8 +207,8 @@ MAX_REPORTED_ERRORS = 20
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    # Only where and why: the rejected input may hold a password or a token. At most 20 of
-    # them: a body of 700,000 unknown keys must not buy a 60 MiB answer.
+    # Only where and why: the rejected input may hold a password or a token. At most
+    # MAX_REPORTED_ERRORS of them: the answer must not grow with the body.
     found = exc.errors()
     errors = [
         {"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]}

@@ -1,10 +1,10 @@
 """Auto-pipelining for one Lua script: the calls of an event-loop iteration share a round trip.
 
-Every signed-in request runs the cache's lookup script once (`backend/cache/redis_backend.py`).
-redis-py's per-command path (pool checkout, a write, a read, the reply parsed, the connection
-handed back) is the largest CPU cost of a cached page. Under load many requests reach that
-call in the same loop iteration; sent as one pipeline they share one checkout, one write and
-one read. A lone call goes straight to the script.
+Every signed-in request runs the cache's lookup script once (`backend/cache/redis_backend.py`),
+and redis-py's per-command path (pool checkout, a write, a read, the reply parsed, the
+connection handed back) is paid per call. Calls made in the same loop iteration are sent as
+one pipeline instead, sharing one checkout, one write and one read. A lone call goes straight
+to the script.
 """
 
 import asyncio

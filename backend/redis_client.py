@@ -18,8 +18,7 @@ class WaitingConnectionPool(ConnectionPool):
     """At most `max_connections`; past that a caller waits (up to `timeout`) for one to be
     released instead of failing at once, which under a burst would trip the breakers for
     nothing. redis-py's `BlockingConnectionPool` does the same but enters a Condition and a
-    timeout scope on every command (~35 µs of CPU each here, issue #16); this pool costs
-    nothing extra until it is full."""
+    timeout scope on every command; this pool costs nothing extra until it is full."""
 
     def __init__(self, *, timeout: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)

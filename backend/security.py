@@ -147,9 +147,8 @@ class PasswordHasher:
     """argon2id for new hashes; bcrypt hashes still verify and are upgraded on login.
 
     Hashing is CPU work of tens of milliseconds, so it always runs in a worker thread; at most
-    one per core at a time. argon2id takes 64 MiB per hash, and a burst of logins running them
-    all at once in the thread pool took the API's RSS past 500 MiB (issue #17); more threads
-    than cores would not hash any faster.
+    one per core at a time: argon2id takes 64 MiB per hash, so memory must not grow with a
+    burst of logins, and more threads than cores would not hash any faster.
     """
 
     def __init__(self) -> None:

@@ -197,7 +197,7 @@ class Lifecycle:
         if job.project_slot:  # taken when the job was accepted
             project = await self.projects.create(owner.id, name, "", files, session=session)
             return project.id
-        # A job accepted before admission took project slots takes its slot now.
+        # No slot was reserved at admission (`project_slot` false): take one now, within the cap.
         cap = self.caps.projects[owner.plan]
         try:
             project = await insert_counted(

@@ -74,8 +74,9 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for failed in await asyncio.gather(*self.putting_back, return_exceptions=True):
-            if isinstance(failed, BaseException):  # still running in MongoDB: the reaper
-                log.error("job_requeue_failed", error=repr(failed))  # retries it
+            # Still `running` in MongoDB: the reaper retries it.
+            if isinstance(failed, BaseException):
+                log.error("job_requeue_failed", error=repr(failed))
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -115,7 +116,7 @@ class JobRunner:
                 await asyncio.shield(putting_back)
             raise
         finally:
-            ended.set()  # as well as the cancel, which was seen lost
+            ended.set()  # stops the beat even if the cancel below never reaches it
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat

@@ -138,11 +138,16 @@ class AdminService:
             after = await self.users.update(user_id, fields, session=session)
             assert after is not None
             await self.audit.record(
-                actor.id, "user.update", f"user:{user_id}",
-                {"before": _user_fields(before), "after": _user_fields(after),
-                 "request_id": request_id},
+                actor.id,
+                "user.update",
+                f"user:{user_id}",
+                {
+                    "before": _user_fields(before),
+                    "after": _user_fields(after),
+                    "request_id": request_id,
+                },
                 session=session,
-            )  # fmt: skip
+            )
             return after
 
         after = await self.mongo.transaction(write)
@@ -164,8 +169,9 @@ class AdminService:
         """Totals and daily series (cached briefly) plus this process's live cache counters."""
         stored = await self._stats(days, _today().isoformat())
         counters = self.cache.stats()
-        cache = CacheTotals(hits=counters["hits"], misses=counters["misses"],
-                            hit_ratio=counters["hit_ratio"])  # fmt: skip
+        cache = CacheTotals(
+            hits=counters["hits"], misses=counters["misses"], hit_ratio=counters["hit_ratio"]
+        )
         return stored.model_copy(update={"cache": cache})
 
     @cached(CacheConfig.ADMIN_STATS, scope=lambda **_: "admin:stats")
@@ -223,12 +229,14 @@ class AdminService:
         self, actor: User, body: CacheInvalidate, request_id: str | None
     ) -> Invalidated:
         if (body.prefix is None) == (body.user_id is None):
-            issue = {"loc": ["body"], "msg": "give exactly one of prefix and user_id",
-                     "type": "value_error"}  # fmt: skip
+            issue = {
+                "loc": ["body"],
+                "msg": "give exactly one of prefix and user_id",
+                "type": "value_error",
+            }
             raise ValidationFailed(extensions={"errors": [issue]})
         target = f"prefix:{body.prefix}" if body.prefix else f"user:{body.user_id}"
-        await self.audit.record(actor.id, "cache.invalidate", target,
-                                {"request_id": request_id})  # fmt: skip
+        await self.audit.record(actor.id, "cache.invalidate", target, {"request_id": request_id})
         if body.prefix is not None:
             return Invalidated(invalidated=await self.cache.invalidate_prefix(body.prefix))
         assert body.user_id is not None
@@ -252,8 +260,10 @@ class AdminService:
             raise NotFound("No such event")
         if self.inbox is None:
             raise PaymentProviderUnavailable("Billing is not configured")
-        details = {"before": {"status": event.status, "attempts": event.attempts},
-                   "request_id": request_id}  # fmt: skip
+        details = {
+            "before": {"status": event.status, "attempts": event.attempts},
+            "request_id": request_id,
+        }
         entry = await self.audit.record(
             actor.id, "webhook.replay", f"stripe_event:{event_id}", details
         )
@@ -296,8 +306,9 @@ class AdminService:
 
     async def list_jobs(self, filters: dict[str, Any], page: int, limit: int) -> Page[AdminJobRead]:
         jobs, total = await self.jobs.admin_page(**filters, page=page, limit=limit)
-        return Page[AdminJobRead].of([_admin_job(j) for j in jobs], page=page, limit=limit,
-                                     total=total)  # fmt: skip
+        return Page[AdminJobRead].of(
+            [_admin_job(j) for j in jobs], page=page, limit=limit, total=total
+        )
 
     async def cancel_job(self, actor: User, job_id: str, request_id: str | None) -> AdminJobRead:
         job = await self.jobs.get_any(job_id)

@@ -15,12 +15,28 @@ MAX_FILE_BYTES = 1024 * 1024
 LIMITS = Limits(max_files=500, max_total_bytes=8 * 1024 * 1024)
 
 _LANGUAGES = {
-    ".py": "python", ".ts": "typescript", ".tsx": "typescript", ".js": "javascript",
-    ".jsx": "javascript", ".mjs": "javascript", ".json": "json", ".md": "markdown",
-    ".html": "html", ".css": "css", ".scss": "scss", ".yml": "yaml", ".yaml": "yaml",
-    ".toml": "toml", ".sql": "sql", ".sh": "shell", ".go": "go", ".rs": "rust",
-    ".java": "java", ".rb": "ruby", ".txt": "text",
-}  # fmt: skip
+    ".py": "python",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".json": "json",
+    ".md": "markdown",
+    ".html": "html",
+    ".css": "css",
+    ".scss": "scss",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".toml": "toml",
+    ".sql": "sql",
+    ".sh": "shell",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".rb": "ruby",
+    ".txt": "text",
+}
 
 
 class FileTooLarge(PayloadTooLarge):

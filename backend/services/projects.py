@@ -171,10 +171,15 @@ class ProjectService:
         """Append to the conversation, within `MAX_MESSAGES_PER_PROJECT`."""
         added = await self.mongo.transaction(
             lambda session: append_counted(
-                self.projects, self.messages, owner_id, project_id, self.caps.messages,
-                [(data.role, data.content)], session,
+                self.projects,
+                self.messages,
+                owner_id,
+                project_id,
+                self.caps.messages,
+                [(data.role, data.content)],
+                session,
             )
-        )  # fmt: skip
+        )
         return added[0]
 
     async def export_zip(self, owner_id: str, project_id: str) -> tuple[str, bytes]:

@@ -64,14 +64,22 @@ class Squad:
         summary = built.finished or ""
         if plan.integrations:
             added = await self._role(
-                INTEGRATIONS, job, context, workspace, budget,
-                f"{brief}\n\nIntegrations to add: {', '.join(plan.integrations)}", 75,
-            )  # fmt: skip
+                INTEGRATIONS,
+                job,
+                context,
+                workspace,
+                budget,
+                f"{brief}\n\nIntegrations to add: {', '.join(plan.integrations)}",
+                75,
+            )
             summary = f"{summary}\n\n{added.finished}"
         await context.stage(workspace.changes(), _languages(workspace), announce=False)
-        return Output(files=workspace.changes(), summary=summary.strip(),
-                      project_name=_name_from(job.request["prompt"]),
-                      prompt=job.request["prompt"])  # fmt: skip
+        return Output(
+            files=workspace.changes(),
+            summary=summary.strip(),
+            project_name=_name_from(job.request["prompt"]),
+            prompt=job.request["prompt"],
+        )
 
     async def _role(
         self,
@@ -134,16 +142,22 @@ class Squad:
                 await context.message("".join(pending))
                 pending.clear()
 
-        call = asyncio.create_task(self.llm.turn(
-            model=model, messages=messages, tools=schemas, max_tokens=max(budget.tokens_left, 1),
-            on_text=on_text,
-        ))  # fmt: skip
+        call = asyncio.create_task(
+            self.llm.turn(
+                model=model,
+                messages=messages,
+                tools=schemas,
+                max_tokens=max(budget.tokens_left, 1),
+                on_text=on_text,
+            )
+        )
         canceled = asyncio.create_task(context.cancel.wait())
         try:
             done, _ = await asyncio.wait(
-                {call, canceled}, timeout=budget.seconds_left(),
+                {call, canceled},
+                timeout=budget.seconds_left(),
                 return_when=asyncio.FIRST_COMPLETED,
-            )  # fmt: skip
+            )
         finally:
             canceled.cancel()
         if call not in done:

@@ -21,38 +21,109 @@ MODEL_MARK = "__model__"  # in a template's path: one file per model, named by i
 MODELS_MARK = "__models__"  # the same, named by the plural (URL paths)
 
 # Per field type: Python type in requests, Python type as stored and read, SQLAlchemy column
-# type, TypeScript type, zod schema, and a valid sample for the generated tests.
+# type, TypeScript type, zod schema, and for the generated tests two valid values and a bad one.
 FIELD_TYPES: dict[str, dict[str, Any]] = {
-    "string": {"py": "Annotated[str, Field(min_length=1, max_length=255)]", "read": "str",
-               "sa": "String(255)", "ts": "string", "zod": "z.string().min(1).max(255)",
-               "sample": "sample text", "other": "other text", "bad": 12},
-    "text": {"py": "Annotated[str, Field(max_length=10000)]", "read": "str", "sa": "Text",
-             "ts": "string", "zod": "z.string().max(10000)",
-             "sample": "A longer text.", "other": "Another text.", "bad": ["x"]},
-    "integer": {"py": "StrictInt", "read": "int", "sa": "Integer", "ts": "number",
-                "zod": "z.number().int()", "sample": 7, "other": 8, "bad": "seven"},
-    "float": {"py": "Annotated[float, Field(allow_inf_nan=False)]", "read": "float",
-              "sa": "Float", "ts": "number", "zod": "z.number().finite()",
-              "sample": 1.5, "other": 2.5, "bad": "1.5x"},
-    "boolean": {"py": "StrictBool", "read": "bool", "sa": "Boolean", "ts": "boolean",
-                "zod": "z.boolean()", "sample": True, "other": False, "bad": "maybe"},
-    "date": {"py": "date", "read": "date", "sa": "Date", "ts": "string",
-             "zod": "z.string().date()", "sample": "2024-01-02", "other": "2024-02-03",
-             "bad": "2024-13-45"},
-    "datetime": {"py": "AwareDatetime", "read": "datetime", "sa": "UTCDateTime",
-                 "ts": "string", "zod": "z.string().datetime({ offset: true })",
-                 "sample": "2024-01-02T03:04:05Z", "other": "2024-02-03T04:05:06Z",
-                 "bad": "yesterday"},
-    "email": {"py": "EmailStr", "read": "str", "sa": "String(320)", "ts": "string",
-              "zod": "z.string().email()", "sample": "someone@example.com",
-              "other": "else@example.com", "bad": "not-an-email"},
-    "url": {"py": "HttpUrl", "read": "str", "sa": "String(2048)", "ts": "string",
-            "zod": "z.string().url()", "sample": "https://example.com/a",
-            "other": "https://example.com/b", "bad": "not a url"},
-    "uuid": {"py": "UUID", "read": "UUID", "sa": "Uuid", "ts": "string",
-             "zod": "z.string().uuid()", "sample": "12345678-1234-5678-1234-567812345678",
-             "other": "87654321-4321-8765-4321-876543218765", "bad": "not-a-uuid"},
-}  # fmt: skip
+    "string": {
+        "py": "Annotated[str, Field(min_length=1, max_length=255)]",
+        "read": "str",
+        "sa": "String(255)",
+        "ts": "string",
+        "zod": "z.string().min(1).max(255)",
+        "sample": "sample text",
+        "other": "other text",
+        "bad": 12,
+    },
+    "text": {
+        "py": "Annotated[str, Field(max_length=10000)]",
+        "read": "str",
+        "sa": "Text",
+        "ts": "string",
+        "zod": "z.string().max(10000)",
+        "sample": "A longer text.",
+        "other": "Another text.",
+        "bad": ["x"],
+    },
+    "integer": {
+        "py": "StrictInt",
+        "read": "int",
+        "sa": "Integer",
+        "ts": "number",
+        "zod": "z.number().int()",
+        "sample": 7,
+        "other": 8,
+        "bad": "seven",
+    },
+    "float": {
+        "py": "Annotated[float, Field(allow_inf_nan=False)]",
+        "read": "float",
+        "sa": "Float",
+        "ts": "number",
+        "zod": "z.number().finite()",
+        "sample": 1.5,
+        "other": 2.5,
+        "bad": "1.5x",
+    },
+    "boolean": {
+        "py": "StrictBool",
+        "read": "bool",
+        "sa": "Boolean",
+        "ts": "boolean",
+        "zod": "z.boolean()",
+        "sample": True,
+        "other": False,
+        "bad": "maybe",
+    },
+    "date": {
+        "py": "date",
+        "read": "date",
+        "sa": "Date",
+        "ts": "string",
+        "zod": "z.string().date()",
+        "sample": "2024-01-02",
+        "other": "2024-02-03",
+        "bad": "2024-13-45",
+    },
+    "datetime": {
+        "py": "AwareDatetime",
+        "read": "datetime",
+        "sa": "UTCDateTime",
+        "ts": "string",
+        "zod": "z.string().datetime({ offset: true })",
+        "sample": "2024-01-02T03:04:05Z",
+        "other": "2024-02-03T04:05:06Z",
+        "bad": "yesterday",
+    },
+    "email": {
+        "py": "EmailStr",
+        "read": "str",
+        "sa": "String(320)",
+        "ts": "string",
+        "zod": "z.string().email()",
+        "sample": "someone@example.com",
+        "other": "else@example.com",
+        "bad": "not-an-email",
+    },
+    "url": {
+        "py": "HttpUrl",
+        "read": "str",
+        "sa": "String(2048)",
+        "ts": "string",
+        "zod": "z.string().url()",
+        "sample": "https://example.com/a",
+        "other": "https://example.com/b",
+        "bad": "not a url",
+    },
+    "uuid": {
+        "py": "UUID",
+        "read": "UUID",
+        "sa": "Uuid",
+        "ts": "string",
+        "zod": "z.string().uuid()",
+        "sample": "12345678-1234-5678-1234-567812345678",
+        "other": "87654321-4321-8765-4321-876543218765",
+        "bad": "not-a-uuid",
+    },
+}
 SEARCHABLE = ("string", "text", "email")
 # Column types of the Next.js data layer's SQL (`sql/schema.sql`).
 SQL_TYPES = {
@@ -142,10 +213,15 @@ def _model_views(spec: FullstackCreate) -> list[ModelView]:
     for model in spec.data_models:
         name_snake = snake(model.name)
         fields = [
-            {"name": f.name, "type": f.type, "required": f.required, **FIELD_TYPES[f.type],
-             "sql": SQL_TYPES.get(spec.database, {}).get(f.type, "")}
+            {
+                "name": f.name,
+                "type": f.type,
+                "required": f.required,
+                **FIELD_TYPES[f.type],
+                "sql": SQL_TYPES.get(spec.database, {}).get(f.type, ""),
+            }
             for f in model.fields
-        ]  # fmt: skip
+        ]
         views.append(
             ModelView(
                 name=model.name,
@@ -161,8 +237,16 @@ def _model_views(spec: FullstackCreate) -> list[ModelView]:
 
 
 def _requirements(spec: FullstackCreate) -> list[str]:
-    names = ["fastapi", "uvicorn", "pydantic", "pydantic-settings", "email-validator", "httpx",
-             "pytest", "pyyaml"]  # fmt: skip
+    names = [
+        "fastapi",
+        "uvicorn",
+        "pydantic",
+        "pydantic-settings",
+        "email-validator",
+        "httpx",
+        "pytest",
+        "pyyaml",
+    ]
     if "auth" in spec.features:
         names.append("pyjwt")
     if spec.database == "mongodb":
@@ -242,8 +326,11 @@ def openapi_document(spec: FullstackCreate, models: list[ModelView]) -> str:
     paths["/healthz"] = {"get": {"tags": ["service"], "summary": "Liveness"}}
     document = {
         "openapi": "3.1.0",
-        "info": {"title": spec.project_name, "version": "1.0.0",
-                 "description": spec.description or spec.project_name},
+        "info": {
+            "title": spec.project_name,
+            "version": "1.0.0",
+            "description": spec.description or spec.project_name,
+        },
         "paths": dict(sorted(paths.items())),
-    }  # fmt: skip
+    }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -30,6 +30,8 @@ async def run_fullstack(job: Job, context: JobContext) -> Output:
         f"{len(spec.data_models)} resource(s), tests, README and settings."
     )
     return Output(
-        files=dict(files), summary=summary, project_name=spec.project_name,
+        files=dict(files),
+        summary=summary,
+        project_name=spec.project_name,
         prompt=spec_summary(spec),
-    )  # fmt: skip
+    )
