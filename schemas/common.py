@@ -72,8 +72,8 @@ class Strict(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _few_unknown_keys(cls, data: Any) -> Any:
-        # Pydantic reports every unknown key, and FastAPI turns each report into a dict: an
-        # object of 700,000 keys cost seconds of event loop. Past a handful, one error says it.
+        # Pydantic reports every unknown key and FastAPI turns each report into a dict, so the
+        # work would grow with the body: past a handful of unknown keys, one error says it.
         if isinstance(data, dict) and len(data) > len(cls.model_fields) + MAX_UNKNOWN_KEYS:
             raise ValueError(
                 f"too many fields ({len(data)}); known: {', '.join(cls.model_fields) or 'none'}"

@@ -96,8 +96,8 @@ class ProjectCreate(Strict):
     @field_validator("files", mode="before")
     @classmethod
     def _few_enough(cls, files: object) -> object:
-        # One entry past the cap is enough for the service to answer `too_many_files`: the
-        # rest of a 300,000-entry list is never validated.
+        # One entry past the cap is enough for the service to answer `too_many_files`, so
+        # validation stops there whatever the list's length.
         if isinstance(files, list) and len(files) > MAX_FILES_ON_CREATE:
             return files[: MAX_FILES_ON_CREATE + 1]
         return files

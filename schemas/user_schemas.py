@@ -58,8 +58,8 @@ Password = Annotated[
         max_length=128,
         description=f"{PASSWORD_RULE[0].upper()}{PASSWORD_RULE[1:]}",
         # Documents the rule for clients; the validator below enforces it. The three classes
-        # in any order, without look-aheads: generators (schemathesis, Hypothesis) handle
-        # this form in milliseconds and a look-ahead in tens of seconds.
+        # in any order, without look-aheads: test generators (schemathesis, Hypothesis) make
+        # strings for this form quickly and for a look-ahead far too slowly.
         json_schema_extra={"pattern": PASSWORD_PATTERN},
     ),
     AfterValidator(_password),

@@ -21,6 +21,7 @@ from backend.repositories.base import (
     count_by_day,
     insert_new,
     object_id,
+    page_of,
     utcnow,
 )
 from schemas.generation_schemas import JobError, JobResult, Usage
@@ -73,8 +74,8 @@ class Job(BaseModel):
     runner_id: str | None
     cancel_requested: bool
     period: str
-    # It creates its project and took that project's slot when accepted (given back if it
-    # does not succeed); False for jobs accepted before slots were taken at admission.
+    # Whether the job creates its project and holds that project's slot (taken at admission,
+    # given back unless the job succeeds); a document without the field holds none.
     project_slot: bool = False
     sent_at: datetime | None = None  # when its queue message was last sent
     created_at: datetime
@@ -180,14 +181,9 @@ class JobRepository:
 
     async def _newest(self, query: dict[str, Any], page: int, limit: int) -> tuple[list[Job], int]:
         """One page of the jobs matching `query`, newest first, and their count."""
-        cursor = (
-            self.jobs.find(query)
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip((page - 1) * limit)
-            .limit(limit)
-        )
-        docs = await cursor.to_list(length=limit)
-        return [_job(doc) for doc in docs], await self.jobs.count_documents(query)
+        newest = [("created_at", DESCENDING), ("_id", DESCENDING)]
+        docs, total = await page_of(self.jobs, query, newest, page=page, limit=limit)
+        return [_job(doc) for doc in docs], total
 
     async def delete(self, owner_id: str, job_id: str, session: Session = None) -> None:
         await self.jobs.delete_one({"_id": ObjectId(job_id), "owner_id": owner_id}, session=session)
@@ -214,11 +210,15 @@ class JobRepository:
     async def heartbeat(self, owner_id: str, job_id: str, runner_id: str) -> bool | None:
         """Refresh the heartbeat; the cancel flag, or None if this runner no longer holds it."""
         doc = await self.jobs.find_one_and_update(
-            {"_id": ObjectId(job_id), "owner_id": owner_id, "runner_id": runner_id,
-             "status": "running"},
+            {
+                "_id": ObjectId(job_id),
+                "owner_id": owner_id,
+                "runner_id": runner_id,
+                "status": "running",
+            },
             {"$set": {"heartbeat_at": utcnow()}},
             projection={"cancel_requested": 1},
-        )  # fmt: skip
+        )
         return bool(doc["cancel_requested"]) if doc else None
 
     async def request_cancel(self, owner_id: str, job_id: str) -> Job | None:
@@ -245,9 +245,13 @@ class JobRepository:
     async def add_usage(self, job: Job, prompt_tokens: int, completion_tokens: int) -> None:
         await self.jobs.update_one(
             {"_id": ObjectId(job.id), "owner_id": job.owner_id},
-            {"$inc": {"usage.prompt_tokens": prompt_tokens,
-                      "usage.completion_tokens": completion_tokens}},
-        )  # fmt: skip
+            {
+                "$inc": {
+                    "usage.prompt_tokens": prompt_tokens,
+                    "usage.completion_tokens": completion_tokens,
+                }
+            },
+        )
 
     async def admin_page(
         self,
@@ -330,11 +334,23 @@ class JobRepository:
     async def requeue(self, job: Job, stage: str) -> bool:
         """Put a running job back in the queue, if the runner it had still holds it."""
         result = await self.jobs.update_one(
-            {"_id": ObjectId(job.id), "owner_id": job.owner_id, "status": "running",
-             "runner_id": job.runner_id},
-            {"$set": {"status": "queued", "runner_id": None, "heartbeat_at": None,
-                      "stage": stage, "progress": 0, "sent_at": utcnow()}},
-        )  # fmt: skip
+            {
+                "_id": ObjectId(job.id),
+                "owner_id": job.owner_id,
+                "status": "running",
+                "runner_id": job.runner_id,
+            },
+            {
+                "$set": {
+                    "status": "queued",
+                    "runner_id": None,
+                    "heartbeat_at": None,
+                    "stage": stage,
+                    "progress": 0,
+                    "sent_at": utcnow(),
+                }
+            },
+        )
         return result.modified_count == 1
 
     async def next_seq(
@@ -367,14 +383,20 @@ class JobRepository:
         in `from_status` any more (someone else finished it), or another runner holds it now
         (the reaper retried it elsewhere while this one was still finishing)."""
         doc = await self.jobs.find_one_and_update(
-            {"_id": ObjectId(job.id), "owner_id": job.owner_id,
-             "status": {"$in": list(from_status)}, "runner_id": job.runner_id},
-            {"$set": {**fields, "finished_at": utcnow(), "runner_id": None},
-             "$inc": {"event_seq": 1}},
+            {
+                "_id": ObjectId(job.id),
+                "owner_id": job.owner_id,
+                "status": {"$in": list(from_status)},
+                "runner_id": job.runner_id,
+            },
+            {
+                "$set": {**fields, "finished_at": utcnow(), "runner_id": None},
+                "$inc": {"event_seq": 1},
+            },
             projection={"event_seq": 1},
             return_document=ReturnDocument.AFTER,
             session=session,
-        )  # fmt: skip
+        )
         return int(doc["event_seq"]) if doc else None
 
     async def set_fields(

@@ -55,8 +55,10 @@ class Mailer:
                 "mail_not_sent_no_smtp",
                 note="DEVELOPMENT AID, never for production use: no SMTP_URL is set, so this "
                 "mail and any token in it exist only in this log",
-                to=mail.to, subject=mail.subject, body=mail.body,
-            )  # fmt: skip
+                to=mail.to,
+                subject=mail.subject,
+                body=mail.body,
+            )
             return
         message = EmailMessage()
         message["From"] = self.sender

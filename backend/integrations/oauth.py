@@ -53,8 +53,14 @@ class OAuthProvider(Protocol):
 
 
 _NETWORK_ERRORS = (
-    httpx.HTTPError, httpx2.HTTPError, OAuthError, JoseError, ValueError, KeyError, TypeError,
-)  # fmt: skip
+    httpx.HTTPError,
+    httpx2.HTTPError,
+    OAuthError,
+    JoseError,
+    ValueError,
+    KeyError,
+    TypeError,
+)
 
 
 class GoogleProvider:

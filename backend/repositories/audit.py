@@ -8,7 +8,7 @@ from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import insert_new, utcnow
+from backend.repositories.base import insert_new, page_of, utcnow
 
 COLLECTION = "audit_log"
 INDEXES = [IndexModel([("at", DESCENDING), ("_id", DESCENDING)], name="newest")]
@@ -36,12 +36,14 @@ class AuditRepository:
         session: AsyncClientSession | None = None,
     ) -> Any:
         """Append an entry; its id."""
-        return await insert_new(
-            self.collection,
-            {"actor_id": actor_id, "action": action, "target": target, "at": utcnow(),
-             "details": details},
-            session,
-        )  # fmt: skip
+        doc: dict[str, Any] = {
+            "actor_id": actor_id,
+            "action": action,
+            "target": target,
+            "at": utcnow(),
+            "details": details,
+        }
+        return await insert_new(self.collection, doc, session)
 
     async def completed(self, entry_id: Any, after: dict[str, Any]) -> None:
         """Add what the announced write left behind."""
@@ -52,11 +54,12 @@ class AuditRepository:
         await self.collection.update_one({"_id": entry_id}, {"$set": {"details.refused": code}})
 
     async def page(self, *, page: int, limit: int) -> tuple[list[AuditRecord], int]:
-        cursor = (
-            self.collection.find({})
-            .sort([("at", DESCENDING), ("_id", DESCENDING)])
-            .skip((page - 1) * limit)
-            .limit(limit)
+        docs, total = await page_of(
+            self.collection,
+            {},
+            [("at", DESCENDING), ("_id", DESCENDING)],
+            page=page,
+            limit=limit,
+            estimated_total=True,
         )
-        records = [AuditRecord(id=str(doc.pop("_id")), **doc) async for doc in cursor]
-        return records, await self.collection.estimated_document_count()
+        return [AuditRecord(id=str(doc.pop("_id")), **doc) for doc in docs], total

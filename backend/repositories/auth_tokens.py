@@ -206,7 +206,7 @@ class OAuthIdentityRepository:
         still linked afterwards."""
         query: dict[str, Any] = {"user_id": user_id}
         if unverified_only:
-            query["email_verified"] = {"$ne": True}  # links from before the flag count as not
+            query["email_verified"] = {"$ne": True}  # a link without the flag is unverified
         await self.collection.delete_many(query)
         remaining = self.collection.find({"user_id": user_id}, {"provider": 1})
         return sorted({doc["provider"] async for doc in remaining})

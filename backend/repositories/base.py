@@ -1,4 +1,4 @@
-"""What every repository shares: id conversion and the current time."""
+"""What every repository shares: id conversion, the current time, paging and counting."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +43,31 @@ async def insert_new(collection: Any, doc: dict[str, Any], session: Any = None) 
     return doc["_id"]
 
 
+async def page_of(
+    collection: Any,
+    query: dict[str, Any],
+    sort: list[tuple[str, int]],
+    *,
+    page: int,
+    limit: int,
+    projection: dict[str, Any] | None = None,
+    estimated_total: bool = False,
+) -> tuple[list[dict[str, Any]], int]:
+    """Page `page` (from 1, `limit` a page) of the documents matching `query` in `sort` order,
+    and how many documents match.
+
+    `sort` must be one an index serves for `query`, or the server sorts every match in memory.
+    `estimated_total` takes the count from the collection's metadata rather than counting the
+    matches (no scan), so it is for an empty `query` only.
+    """
+    assert not (estimated_total and query), "an estimated count ignores the filter"
+    cursor = collection.find(query, projection).sort(sort).skip((page - 1) * limit).limit(limit)
+    docs = await cursor.to_list(length=limit)
+    if estimated_total:
+        return docs, await collection.estimated_document_count()
+    return docs, await collection.count_documents(query)
+
+
 def utcnow() -> datetime:
     # MongoDB keeps milliseconds; trimming here makes stored and returned times equal.
     now = datetime.now(UTC)
@@ -53,11 +78,8 @@ async def count_by_day(
     collection: Any, match: dict[str, Any], field: str = "created_at"
 ) -> dict[str, int]:
     """`YYYY-MM-DD` (UTC) → documents matching `match`, grouped by the day of `field`."""
-    pipeline = [
-        {"$match": match},
-        {"$group": {"_id": {"$dateToString": {"format": "%Y-%m-%d", "date": f"${field}"}},
-                    "count": {"$sum": 1}}},
-    ]  # fmt: skip
+    day = {"$dateToString": {"format": "%Y-%m-%d", "date": f"${field}"}}
+    pipeline = [{"$match": match}, {"$group": {"_id": day, "count": {"$sum": 1}}}]
     rows = await (await collection.aggregate(pipeline)).to_list(None)
     return {row["_id"]: int(row["count"]) for row in rows}
 

@@ -55,10 +55,17 @@ class UsageRepository:
             return
         await self.usage.update_one(
             {"_id": user_id},
-            {"$setOnInsert": {"period": period, "used": 0, "active": 0, "prompt_tokens": 0,
-                              "completion_tokens": 0}},
+            {
+                "$setOnInsert": {
+                    "period": period,
+                    "used": 0,
+                    "active": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                }
+            },
             upsert=True,
-        )  # fmt: skip
+        )
         await self.usage.update_one(
             {"_id": user_id, "period": {"$ne": period}},
             {"$set": {"period": period, "used": 0, "prompt_tokens": 0, "completion_tokens": 0}},
@@ -69,11 +76,15 @@ class UsageRepository:
     ) -> bool:
         """Take one generation and one active slot, if both are free."""
         result = await self.usage.update_one(
-            {"_id": user_id, "period": period, "used": {"$lt": quota},
-             "active": {"$lt": max_active}},
+            {
+                "_id": user_id,
+                "period": period,
+                "used": {"$lt": quota},
+                "active": {"$lt": max_active},
+            },
             {"$inc": {"used": 1, "active": 1}},
             session=session,
-        )  # fmt: skip
+        )
         return bool(result.modified_count == 1)
 
     async def get(self, user_id: str, session: Session = None) -> UsageCounters | None:
@@ -101,10 +112,14 @@ class UsageRepository:
         is then aborted by the server: the caller must not read in it)."""
         try:
             await self.keys.insert_one(
-                {"_id": key_id, "job_id": job_id, "body_hash": body_hash,
-                 "expires_at": utcnow() + KEY_TTL},
+                {
+                    "_id": key_id,
+                    "job_id": job_id,
+                    "body_hash": body_hash,
+                    "expires_at": utcnow() + KEY_TTL,
+                },
                 session=session,
-            )  # fmt: skip
+            )
         except DuplicateKeyError:
             return False
         return True

@@ -8,7 +8,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import insert_new, utcnow
+from backend.repositories.base import insert_new, page_of, utcnow
 
 COLLECTION = "messages"
 INDEXES = [
@@ -59,15 +59,14 @@ class MessageRepository:
         return [_message(doc) for doc in reversed(await cursor.to_list(length=limit))]
 
     async def page(self, project_id: str, *, page: int, limit: int) -> tuple[list[Message], int]:
-        query = {"project_id": project_id}
-        cursor = (
-            self.collection.find(query)
-            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-            .skip((page - 1) * limit)
-            .limit(limit)
+        docs, total = await page_of(
+            self.collection,
+            {"project_id": project_id},
+            [("created_at", ASCENDING), ("_id", ASCENDING)],
+            page=page,
+            limit=limit,
         )
-        docs = await cursor.to_list(length=limit)
-        return [_message(doc) for doc in docs], await self.collection.count_documents(query)
+        return [_message(doc) for doc in docs], total
 
     async def delete_for_project(self, project_id: str) -> None:
         await self.collection.delete_many({"project_id": project_id})

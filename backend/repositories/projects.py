@@ -16,7 +16,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from backend.repositories.base import count_by, insert_new, object_id, utcnow
+from backend.repositories.base import count_by, insert_new, object_id, page_of, utcnow
 
 COLLECTION = "projects"
 INDEXES = [
@@ -150,15 +150,14 @@ class ProjectRepository:
         self, owner_id: str, *, page: int, limit: int, sort: str, search: str | None
     ) -> tuple[list[ProjectSummary], int]:
         """One page of summaries (file contents are never loaded) and the total count."""
-        query = search_filter(owner_id, search)
-        cursor = (
-            self.collection.find(query, _SUMMARY)
-            .sort(SORTS[sort])
-            .skip((page - 1) * limit)
-            .limit(limit)
+        docs, total = await page_of(
+            self.collection,
+            search_filter(owner_id, search),
+            SORTS[sort],
+            page=page,
+            limit=limit,
+            projection=_SUMMARY,
         )
-        docs = await cursor.to_list(length=limit)
-        total = await self.collection.count_documents(query)
         return [_summary(doc) for doc in docs], total
 
     async def get(
@@ -234,7 +233,7 @@ class ProjectRepository:
         if key is None:
             return None
         result = await self.collection.update_one(
-            # A project from before messages were counted starts at 0.
+            # A missing `message_count` counts as 0 (not every project has the field).
             {
                 **key,
                 "$or": [

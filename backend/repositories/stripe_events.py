@@ -14,7 +14,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from backend.repositories.base import utcnow
+from backend.repositories.base import page_of, utcnow
 
 COLLECTION = "stripe_events"
 KEEP_FOR = timedelta(days=7)
@@ -96,8 +96,8 @@ class StoredEvent(BaseModel):
 
 
 def _stored(doc: dict[str, Any]) -> StoredEvent:
-    return StoredEvent(id=doc.pop("_id"), **{k: v for k, v in doc.items()
-                                            if k in StoredEvent.model_fields})  # fmt: skip
+    fields = {k: v for k, v in doc.items() if k in StoredEvent.model_fields}
+    return StoredEvent(id=doc["_id"], **fields)
 
 
 class StripeEventLog:
@@ -114,14 +114,10 @@ class StripeEventLog:
             query["status"] = status
         if kind:
             query["type"] = kind
-        cursor = (
-            self.collection.find(query)
-            .sort([("received_at", DESCENDING)])
-            .skip((page - 1) * limit)
-            .limit(limit)
+        docs, total = await page_of(
+            self.collection, query, [("received_at", DESCENDING)], page=page, limit=limit
         )
-        events = [_stored(doc) async for doc in cursor]
-        return events, await self.collection.count_documents(query)
+        return [_stored(doc) for doc in docs], total
 
     async def get(self, event_id: str) -> StoredEvent | None:
         doc = await self.collection.find_one({"_id": event_id})

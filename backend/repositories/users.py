@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from backend.errors import EmailTaken
-from backend.repositories.base import count_by_day, insert_new, object_id, utcnow
+from backend.repositories.base import count_by_day, insert_new, object_id, page_of, utcnow
 
 COLLECTION = "users"
 INDEXES = [
@@ -167,14 +167,15 @@ class UserRepository:
         for field, value in (("role", role), ("plan", plan), ("is_active", is_active)):
             if value is not None:
                 query[field] = value
-        cursor = (
-            self.collection.find(query, {"password_hash": 0})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip((page - 1) * limit)
-            .limit(limit)
+        docs, total = await page_of(
+            self.collection,
+            query,
+            [("created_at", DESCENDING), ("_id", DESCENDING)],
+            page=page,
+            limit=limit,
+            projection={"password_hash": 0},
         )
-        users = [_to_user(doc) async for doc in cursor]
-        return users, await self.collection.count_documents(query)
+        return [_to_user(doc) for doc in docs], total
 
     async def end_sessions(self, user_id: str) -> None:
         """Every access token issued until now stops working (their `ver` is old)."""
@@ -184,15 +185,14 @@ class UserRepository:
 
     async def totals(self) -> dict[str, Any]:
         """Counts for the admin dashboard: one pass over the collection."""
-        groups = await (
-            await self.collection.aggregate(
-                [{"$group": {
-                    "_id": {"plan": "$plan", "active": "$is_active", "verified": "$is_verified",
-                            "subscription": "$subscription_status"},
-                    "count": {"$sum": 1},
-                }}]
-            )
-        ).to_list(None)  # fmt: skip
+        key = {
+            "plan": "$plan",
+            "active": "$is_active",
+            "verified": "$is_verified",
+            "subscription": "$subscription_status",
+        }
+        pipeline = [{"$group": {"_id": key, "count": {"$sum": 1}}}]
+        groups = await (await self.collection.aggregate(pipeline)).to_list(None)
         return {"groups": groups}
 
     async def created_by_day(self, since: datetime) -> dict[str, int]:
@@ -248,7 +248,7 @@ class UserRepository:
         the transaction that inserts or deletes the project)."""
         oid = object_id(user_id)
         result = await self.collection.update_one(
-            # An account from before projects were counted starts at 0.
+            # A missing `project_count` counts as 0 (not every account has the field).
             {
                 "_id": oid,
                 "$or": [{"project_count": {"$lt": cap}}, {"project_count": {"$exists": False}}],

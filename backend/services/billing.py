@@ -47,25 +47,42 @@ def plan_catalogue(settings: Settings) -> list[PlanRead]:
     """Every plan from settings; `free` costs nothing and has no Stripe price."""
     return [
         PlanRead(
-            id="free", name="Free", price_cents=0, currency=settings.plan_currency,
-            interval="month", generation_quota=settings.quota_free,
+            id="free",
+            name="Free",
+            price_cents=0,
+            currency=settings.plan_currency,
+            interval="month",
+            generation_quota=settings.quota_free,
             features=["Unlimited projects", f"{settings.quota_free} generations a month"],
         ),
         PlanRead(
-            id="pro", name="Pro", price_cents=settings.plan_pro_price_cents,
-            currency=settings.plan_currency, interval="month",
+            id="pro",
+            name="Pro",
+            price_cents=settings.plan_pro_price_cents,
+            currency=settings.plan_currency,
+            interval="month",
             generation_quota=settings.quota_pro,
-            features=["Everything in Free", f"{settings.quota_pro} generations a month",
-                      "Agentic generation", "GitHub and Vercel links"],
+            features=[
+                "Everything in Free",
+                f"{settings.quota_pro} generations a month",
+                "Agentic generation",
+                "GitHub and Vercel links",
+            ],
         ),
         PlanRead(
-            id="team", name="Team", price_cents=settings.plan_team_price_cents,
-            currency=settings.plan_currency, interval="month",
+            id="team",
+            name="Team",
+            price_cents=settings.plan_team_price_cents,
+            currency=settings.plan_currency,
+            interval="month",
             generation_quota=settings.quota_team,
-            features=["Everything in Pro", f"{settings.quota_team} generations a month",
-                      "Priority queue"],
+            features=[
+                "Everything in Pro",
+                f"{settings.quota_team} generations a month",
+                "Priority queue",
+            ],
         ),
-    ]  # fmt: skip
+    ]
 
 
 def subscription_view(user: User) -> SubscriptionRead:
