@@ -21,7 +21,7 @@ from backend.generation.errors import (
     RevertConflict,
     TooManyActiveJobs,
 )
-from backend.generation.repository import Job
+from backend.generation.models import Job
 from backend.generation.views import job_view
 from backend.services.project_rules import ProjectLimitReached
 from schemas.common import Page, ResourceId

@@ -23,7 +23,8 @@ from backend.generation.errors import (
     TooManyActiveJobs,
 )
 from backend.generation.lifecycle import Lifecycle
-from backend.generation.repository import Job, JobRepository
+from backend.generation.models import Job
+from backend.generation.repository import JobRepository
 from backend.jobs import JobQueue, QueueUnavailable
 from backend.metrics import Metrics
 from backend.repositories.base import Session, utcnow

@@ -6,7 +6,8 @@ from backend.db import Mongo
 from backend.errors import NotFound
 from backend.generation.errors import JobNotSucceeded, JobReverted, RevertConflict
 from backend.generation.files import apply_changes, change_views
-from backend.generation.repository import Job, JobRepository
+from backend.generation.models import Job
+from backend.generation.repository import JobRepository
 from backend.repositories.base import Session, utcnow
 from backend.repositories.projects import ProjectRepository
 from backend.services.project_rules import LIMITS, owner_scope, project_scope

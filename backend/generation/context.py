@@ -9,8 +9,9 @@ from typing import Any, TypeVar
 
 from backend.generation.files import file_action
 from backend.generation.lifecycle import Lifecycle
+from backend.generation.models import Change, Job
 from backend.generation.outcome import JobCanceled, Output
-from backend.generation.repository import Change, Job, JobRepository
+from backend.generation.repository import JobRepository
 from backend.repositories.messages import Message, MessageRepository
 from backend.repositories.projects import Project, ProjectRepository
 

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from pymongo.errors import PyMongoError
 
-from backend.generation.repository import TERMINAL_EVENTS, Event
+from backend.generation.models import TERMINAL_EVENTS, Event
 
 log = structlog.get_logger("devora.events")
 

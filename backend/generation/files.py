@@ -5,8 +5,8 @@ import difflib
 import anyio
 from pydantic import TypeAdapter, ValidationError
 
+from backend.generation.models import Change
 from backend.generation.outcome import JobFailure
-from backend.generation.repository import Change
 from backend.repositories.base import utcnow
 from backend.repositories.projects import Limits, ProjectFile
 from backend.services.project_rules import MAX_FILE_BYTES, language_of

@@ -3,7 +3,8 @@
 from collections.abc import AsyncIterator
 
 from backend.generation.events import EventHub
-from backend.generation.repository import ACTIVE, TERMINAL_EVENTS, Event, Job, JobRepository
+from backend.generation.models import ACTIVE, TERMINAL_EVENTS, Event, Job
+from backend.generation.repository import JobRepository
 
 
 async def follow(jobs: JobRepository, hub: EventHub, job: Job, after: int) -> AsyncIterator[Event]:

@@ -9,8 +9,9 @@ import structlog
 from backend.cache import Cache
 from backend.db import Mongo, despite_cancel
 from backend.generation.files import apply_changes
+from backend.generation.models import Event, Job
 from backend.generation.outcome import JobFailure, Output
-from backend.generation.repository import Event, Job, JobRepository
+from backend.generation.repository import JobRepository
 from backend.generation.views import terminal_event
 from backend.metrics import Metrics
 from backend.repositories.base import Session, utcnow

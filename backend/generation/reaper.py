@@ -11,7 +11,8 @@ import structlog
 
 from backend.config import Settings
 from backend.generation.lifecycle import Lifecycle
-from backend.generation.repository import Job, JobRepository
+from backend.generation.models import Job
+from backend.generation.repository import JobRepository
 from backend.jobs import JobQueue, QueueUnavailable
 from backend.metrics import Metrics
 from backend.repositories.base import utcnow

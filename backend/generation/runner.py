@@ -23,9 +23,9 @@ from backend.config import Settings
 from backend.db import UNAVAILABLE_ERRORS
 from backend.generation.context import Executor, JobContext
 from backend.generation.lifecycle import Lifecycle
+from backend.generation.models import Job
 from backend.generation.outcome import JobCanceled, JobFailure
 from backend.generation.reaper import send_or_mark
-from backend.generation.repository import Job
 from backend.jobs import JobQueue
 
 log = structlog.get_logger("devora.runner")

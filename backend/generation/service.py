@@ -10,7 +10,8 @@ from backend.generation.errors import JobFinished
 from backend.generation.events import EventHub
 from backend.generation.follow import follow
 from backend.generation.lifecycle import Lifecycle
-from backend.generation.repository import Event, Job, JobRepository
+from backend.generation.models import Event, Job
+from backend.generation.repository import JobRepository
 from backend.generation.views import job_view
 from backend.repositories.base import utcnow
 from backend.repositories.generation_usage import UsageRepository

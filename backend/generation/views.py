@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from backend.generation.repository import Job
+from backend.generation.models import Job
 from schemas.generation_schemas import JobRead
 
 

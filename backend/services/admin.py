@@ -17,7 +17,8 @@ from backend.cache import Cache, CacheConfig, cached
 from backend.db import Mongo
 from backend.errors import AppError, Conflict, NotFound, ValidationFailed
 from backend.generation.errors import JobFinished
-from backend.generation.repository import Job, JobRepository
+from backend.generation.models import Job
+from backend.generation.repository import JobRepository
 from backend.generation.service import GenerationService
 from backend.generation.views import job_view
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable, StripeGateway

@@ -2,8 +2,8 @@
 
 from backend.generation.context import JobContext
 from backend.generation.fullstack.generator import generate
+from backend.generation.models import Job
 from backend.generation.outcome import Output
-from backend.generation.repository import Job
 from backend.services.project_rules import language_of
 from schemas.generation_schemas import FullstackCreate
 
