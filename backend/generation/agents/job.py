@@ -3,8 +3,8 @@
 from backend.config import Settings
 from backend.generation.agents.squad import Squad
 from backend.generation.context import Executor, JobContext
+from backend.generation.models import Job
 from backend.generation.outcome import JobFailure, Output
-from backend.generation.repository import Job
 from backend.integrations.llm import LLMClient
 
 

@@ -19,8 +19,8 @@ from backend.generation.agents.tools import TOOLS
 from backend.generation.agents.tools.base import ToolContext
 from backend.generation.agents.workspace import ToolError, Workspace
 from backend.generation.context import JobContext
+from backend.generation.models import Job
 from backend.generation.outcome import JobCanceled, JobFailure, Output
-from backend.generation.repository import Job
 from backend.integrations.llm import LLMClient, LLMUnavailable, Turn
 from backend.services.project_rules import LIMITS, language_of
 
