@@ -15,14 +15,21 @@ from fastapi.security import OAuth2PasswordBearer
 
 from api_v2.rate_limits import ACCESS_CLAIMS_SCOPE_KEY
 from backend.config import Settings
-from backend.errors import AppError, Forbidden, InvalidAccessToken, ServiceUnavailable, Unauthorized
+from backend.errors import (
+    AccountDisabled,
+    AppError,
+    Forbidden,
+    InvalidAccessToken,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from backend.generation.service import GenerationService
 from backend.integrations.stripe_gateway import PaymentProviderUnavailable
 from backend.repositories.users import User
 from backend.resources import Resources
 from backend.security import AccessClaims, InvalidToken
 from backend.services.admin import AdminService
-from backend.services.auth import AccountDisabled, AuthService
+from backend.services.auth import AuthService
 from backend.services.billing import BillingService
 from backend.services.billing_webhooks import WebhookInbox
 from backend.services.oauth import OAuthService

@@ -53,6 +53,10 @@ class Forbidden(AppError):
     status, code, title = 403, "forbidden", "Not allowed"
 
 
+class AccountDisabled(Forbidden):
+    code, title = "account_disabled", "This account is disabled"
+
+
 class NotFound(AppError):
     status, code, title = 404, "not_found", "Not found"
 

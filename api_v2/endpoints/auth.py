@@ -8,10 +8,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api_v2.deps import AuthServiceDep, CurrentUser, OAuthServiceDep, UserServiceDep
 from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, count_for_account, rate_limit
 from api_v2.routing import DocumentedRoute, problems
-from backend.errors import EmailTaken, Unauthorized
+from backend.errors import AccountDisabled, EmailTaken, Unauthorized
 from backend.repositories.users import User
 from backend.services.auth import (
-    AccountDisabled,
     InvalidActionToken,
     InvalidCredentials,
     InvalidPassword,

@@ -14,7 +14,13 @@ import structlog
 
 from backend.config import Settings
 from backend.db import Mongo
-from backend.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable, ValidationFailed
+from backend.errors import (
+    AccountDisabled,
+    IdempotencyKeyReused,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from backend.generation.errors import (
     GenerationUnavailable,
     KeyInUse,
@@ -122,7 +128,14 @@ class Admission:
         await self.usage.start_period(user.id, period)
 
         async def admit(session: Session) -> Job:
-            await self._reserve(user, period, creates_project=project_id is None, session=session)
+            try:
+                await self._reserve(user, period, project_id is None, session)
+            except (QuotaExceeded, TooManyActiveJobs):
+                # A request with the same key that took the last slot has committed by now
+                # (its write is what this one saw): answer with its job, not a refusal.
+                if key_id is not None and await self.usage.find_key(key_id, session=session):
+                    raise _KeyTaken() from None
+                raise
             job = await self.jobs.create(
                 owner_id=user.id,
                 kind=kind,
@@ -194,10 +207,13 @@ class Admission:
         )
 
     async def _reserve(
-        self, user: User, period: str, *, creates_project: bool, session: Session
+        self, user: User, period: str, creates_project: bool, session: Session
     ) -> None:
         """Take a generation and an active slot, and the project slot of a job that creates
-        its project: at the cap it is refused before any generation is spent."""
+        its project: at the cap it is refused before any generation is spent. An account
+        disabled meanwhile is refused here, inside the transaction, whatever a cache said."""
+        if not await self.users.hold_if_active(user.id, session):
+            raise AccountDisabled()
         quota, max_active = plan_limits(self.settings, user.plan)
         if not await self.usage.reserve(user.id, period, quota, max_active, session):
             counters = await self.usage.get(user.id, session)

@@ -183,6 +183,16 @@ class UserRepository:
         if oid is not None:
             await self.collection.update_one({"_id": oid}, {"$inc": {"token_version": 1}})
 
+    async def hold_if_active(self, user_id: str, session: AsyncClientSession | None) -> bool:
+        """Whether the account is active, read after writing to it in `session`: a disable
+        committed meanwhile then conflicts with the transaction instead of passing unseen."""
+        oid = object_id(user_id)
+        await self.collection.update_one(
+            {"_id": oid}, {"$set": {"held_at": utcnow()}}, session=session
+        )
+        doc = await self.collection.find_one({"_id": oid}, {"is_active": 1}, session=session)
+        return doc is not None and bool(doc.get("is_active", True))
+
     async def totals(self) -> dict[str, Any]:
         """Counts for the admin dashboard: one pass over the collection."""
         key = {

@@ -152,17 +152,26 @@ class AdminService:
             return after
 
         after = await self.mongo.transaction(write)
-        if fields.get("is_active") is False:
-            await self._end_everything(after)
         await self.cache.invalidate(user_scope(user_id))
+        if fields.get("is_active") is False:
+            await self._lock_out(after)
         return (await self._views([after]))[0]
 
-    async def _end_everything(self, user: User) -> None:
+    async def _lock_out(self, user: User) -> None:
+        """Sessions end first, so the next request is refused; then every active job is
+        canceled, concurrently, and again for any admitted before the disable committed
+        (admission refuses the account from then on)."""
         await self.users.end_sessions(user.id)
         await self.refresh_tokens.revoke_user(user.id)
-        for job in await self.jobs.active_of(user.id):
-            with contextlib.suppress(JobFinished, NotFound):
-                await self.generation.cancel_job(job)
+        await self.cache.invalidate(user_scope(user.id))
+        handled: set[str] = set()
+        while fresh := [j for j in await self.jobs.active_of(user.id) if j.id not in handled]:
+            handled.update(job.id for job in fresh)
+            await asyncio.gather(*(self._cancel_quietly(job) for job in fresh))
+
+    async def _cancel_quietly(self, job: Job) -> None:
+        with contextlib.suppress(JobFinished, NotFound):
+            await self.generation.cancel_job(job)
 
     # Stats --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import structlog
 
 from backend.config import Settings
-from backend.errors import BadRequest, Forbidden, Unauthorized
+from backend.errors import AccountDisabled, BadRequest, Unauthorized
 from backend.integrations.email import Mail, Mailer
 from backend.repositories.auth_tokens import (
     ActionTokenRepository,
@@ -24,10 +24,6 @@ log = structlog.get_logger("devora.auth")
 
 class InvalidCredentials(Unauthorized):
     code, title = "invalid_credentials", "Invalid email or password"
-
-
-class AccountDisabled(Forbidden):
-    code, title = "account_disabled", "This account is disabled"
 
 
 class InvalidActionToken(BadRequest):

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import structlog
 
-from backend.errors import AppError, BadRequest, Conflict, NotFound
+from backend.errors import AccountDisabled, AppError, BadRequest, Conflict, NotFound
 from backend.integrations.oauth import OAuthProvider, ProviderError, ProviderIdentity
 from backend.redirects import is_allowed_redirect
 from backend.repositories.auth_tokens import (
@@ -15,7 +15,7 @@ from backend.repositories.auth_tokens import (
 )
 from backend.repositories.users import User, UserRepository
 from backend.security import token_digest
-from backend.services.auth import AccountDisabled, AuthService
+from backend.services.auth import AuthService
 from backend.services.users import UserService, user_scope
 from schemas.user_schemas import OAuthLogin, UserRead
 
