@@ -76,6 +76,15 @@ async def auth_service(request: Request) -> AuthService:
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 
 
+async def deferred_auth_service(request: Request) -> AuthService:
+    """The auth service for a route that answers before any database call (its work runs
+    after the response), so it implies no 503."""
+    return services_of(request).auth
+
+
+DeferredAuthServiceDep = Annotated[AuthService, Depends(deferred_auth_service)]
+
+
 async def oauth_service(request: Request) -> OAuthService:
     return services_of(request).oauth
 

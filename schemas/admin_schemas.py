@@ -52,8 +52,8 @@ class SubscriptionTotals(BaseModel):
 
 
 class CacheTotals(BaseModel):
-    hits: float
-    misses: float
+    hits: int
+    misses: int
     hit_ratio: float
 
 

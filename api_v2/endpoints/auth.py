@@ -5,7 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api_v2.deps import AuthServiceDep, CurrentUser, OAuthServiceDep, UserServiceDep
+from api_v2.deps import (
+    AuthServiceDep,
+    CurrentUser,
+    DeferredAuthServiceDep,
+    OAuthServiceDep,
+    UserServiceDep,
+)
 from api_v2.rate_limits import DEFAULT_LIMIT, RateLimits, count_for_account, rate_limit
 from api_v2.routing import DocumentedRoute, problems
 from backend.errors import AccountDisabled, EmailTaken, Unauthorized
@@ -187,7 +193,7 @@ async def change_password(
         Depends(_reset_account),
     ],
 )
-async def forgot_password(body: PasswordForgot, auth: AuthServiceDep) -> Response:
+async def forgot_password(body: PasswordForgot, auth: DeferredAuthServiceDep) -> Response:
     """Mail a reset link if the account exists; always 202, so emails cannot be probed."""
     await auth.forgot_password(body.email)
     return Response(status_code=202)

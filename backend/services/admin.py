@@ -180,7 +180,9 @@ class AdminService:
         stored = await self._stats(days, _today().isoformat())
         counters = self.cache.stats()
         cache = CacheTotals(
-            hits=counters["hits"], misses=counters["misses"], hit_ratio=counters["hit_ratio"]
+            hits=int(counters["hits"]),
+            misses=int(counters["misses"]),
+            hit_ratio=counters["hit_ratio"],
         )
         return stored.model_copy(update={"cache": cache})
 

@@ -3780,28 +3780,6 @@ export interface operations {
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
-            /** @description Service unavailable (`service_unavailable`) */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "https://devora.dev/problems/service_unavailable",
-                     *       "title": "…",
-                     *       "status": 503,
-                     *       "detail": "…",
-                     *       "code": "service_unavailable",
-                     *       "request_id": "5f0c…"
-                     *     }
-                     */
-                    "application/problem+json": {
-                        /** @enum {string} */
-                        code: "service_unavailable";
-                    } & WithRequired<components["schemas"]["Problem"], "code">;
-                };
-            };
         };
     };
     reset_password: {
