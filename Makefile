@@ -74,7 +74,7 @@ client: openapi $(CLIENT)/node_modules/.package-lock.json
 
 # Rewrite the generator's golden files (tests/generation/golden/) after changing a template.
 golden: $(VENV)/.runtime
-	$(BIN)/python -m tests.generation.golden
+	$(BIN)/python -m tests.support.golden
 
 # About 45 minutes: bench.overhead alone is ~25 (its RSS soak is 10 of them).
 bench: $(VENV)/.dev $(DB_VENV)/.installed

@@ -24,8 +24,8 @@ import httpx
 
 from backend.dev import local_database
 from bench.server import api_server
-from tests.llm_server import Reply, ScriptedLLM, call
-from tests.servers import free_port
+from tests.support.llm import Reply, ScriptedLLM, call
+from tests.support.servers import free_port
 
 PASSWORD = "Bench-Pass-123"
 STEPS = 60

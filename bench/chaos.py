@@ -67,10 +67,10 @@ from backend.dev import local_url, start_secantusd, wait_for_mongodb
 from bench.jobs import spec
 from bench.overhead import _listening_pid
 from bench.server import ROOT, api_server
-from tests.billing.helpers import BACK, WEBHOOK, customer_id, deliver
-from tests.llm_server import Reply, ScriptedLLM
-from tests.servers import RedisServer, free_port, wait_for_port
-from tests.stripe_peers import (
+from tests.support.billing import BACK, WEBHOOK, customer_id, deliver
+from tests.support.llm import Reply, ScriptedLLM
+from tests.support.servers import RedisServer, free_port, wait_for_port
+from tests.support.stripe import (
     PRICE_PRO,
     PRICE_TEAM,
     SECRET_KEY,
@@ -319,7 +319,7 @@ class Stack:
             self.localstripe.start()
         log = (self.tmp / "stripe.log").open("ab")
         self.stripe = subprocess.Popen(
-            [sys.executable, "-m", "tests.stripe_peers", str(self.stripe_port),
+            [sys.executable, "-m", "tests.support.stripe", str(self.stripe_port),
              self.localstripe.url],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -33,7 +33,7 @@ from backend.generation.fullstack.generator import generate
 from bench.server import ROOT, api_server
 from bench.wrk import run_wrk
 from schemas.generation_schemas import FullstackCreate
-from tests.servers import RedisServer, free_port
+from tests.support.servers import RedisServer, free_port
 
 PASSWORD = "Bench-Pass-123"
 DATABASE = "bench_jobs"

@@ -41,7 +41,7 @@ from bench.baselines import PAGE_KEY
 from bench.run import MIX_SCRIPT, PASSWORD, _cache_counts
 from bench.server import api_server
 from bench.wrk import Result, run_wrk
-from tests.servers import RedisServer, free_port
+from tests.support.servers import RedisServer, free_port
 
 DATABASE = "bench_overhead"
 SERVER_CPU, LOAD_CPU = "0", "1"

@@ -35,7 +35,7 @@ from backend.dev import local_database
 from bench import engine, webhooks
 from bench.server import api_server
 from bench.wrk import Result, run_wrk
-from tests.servers import RedisServer, free_port
+from tests.support.servers import RedisServer, free_port
 
 DATABASE = "bench"
 STORED_EVENTS = 50_000

@@ -2,11 +2,9 @@
 
 import asyncio
 import os
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,18 +15,9 @@ from pymongo import MongoClient
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.servers import MongoServer, RedisServer
-
-TEST_JWT_SECRET = "test-secret-test-secret-test-secret-0123"
-# For suites that are not about rate limits.
-GENEROUS_LIMITS = {
-    f"rate_limit_{name}": "100000/minute"
-    for name in (
-        "auth_login", "auth_register", "auth_password_forgot", "auth_verify_request",
-        "default_user", "default_anonymous", "stripe_webhook", "generate_agentic",
-        "generate_fullstack", "admin",
-    )
-}  # fmt: skip
+from tests.support.app_client import open_client
+from tests.support.servers import MongoServer, RedisServer
+from tests.support.settings import TEST_JWT_SECRET
 
 
 @pytest.fixture(scope="session")
@@ -102,38 +91,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
     return create_app(settings)
-
-
-@asynccontextmanager
-async def open_client(app: FastAPI, *, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the app, with the app's lifespan running around it.
-
-    `ready`: wait until indexes exist, so no test races start-up (False for a database that
-    is meant to be unreachable).
-    """
-    watchdog: asyncio.Task[None] | None = None
-    try:
-        async with app.router.lifespan_context(app):
-            if ready:
-                await asyncio.wait_for(app.state.resources.mongo.ready.wait(), 30)
-            transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                try:
-                    yield c
-                finally:
-                    watchdog = asyncio.create_task(report_if_stuck("app shutdown", 60))
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-
-
-async def report_if_stuck(what: str, after_s: float) -> None:
-    """Print every task's stack if `what` is still going on after `after_s` seconds: the
-    test's timeout then fails it with the place it hangs in its captured output."""
-    await asyncio.sleep(after_s)
-    print(f"{what} still running after {after_s}s; tasks:")
-    for task in asyncio.all_tasks():
-        task.print_stack(file=sys.stdout)
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import httpx
 import pytest
 
 from backend.config import Settings
-from tests.conftest import GENEROUS_LIMITS
-from tests.factories import bearer, login, signed_up
-
-ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "Admin-Pass-1"
+from tests.support.factories import bearer, login, signed_up
+from tests.support.settings import ADMIN_EMAIL, ADMIN_PASSWORD, GENEROUS_LIMITS
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.generation.conftest import SPEC
+from tests.support.specs import SPEC
 
 A = "/api/v2/admin"
 ROUTES = [
@@ -46,7 +46,7 @@ async def test_an_admin_cannot_demote_or_disable_themself(
 async def test_disabling_ends_sessions_and_jobs_at_once(
     client: httpx.AsyncClient, root: dict[str, str]
 ) -> None:
-    from tests.factories import login, register
+    from tests.support.factories import login, register
 
     user = await register(client)
     tokens = await login(client, user["email"])
@@ -222,9 +222,9 @@ async def test_admin_routes_are_rate_limited_per_admin(
     make_settings: Any, fresh_minute_window: None
 ) -> None:
     from backend.main import create_app
-    from tests.admin.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-    from tests.conftest import open_client
-    from tests.factories import bearer, login
+    from tests.support.app_client import open_client
+    from tests.support.factories import bearer, login
+    from tests.support.settings import ADMIN_EMAIL, ADMIN_PASSWORD
 
     settings = make_settings(admin_email=ADMIN_EMAIL, admin_password=ADMIN_PASSWORD,
                              rate_limit_admin="2/minute")  # fmt: skip

@@ -5,8 +5,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from backend.config import Settings
-from tests.conftest import GENEROUS_LIMITS
-from tests.peers import FakeGitHub, Recorded, SmtpSink, oidc_provider
+from tests.support.peers import FakeGitHub, Recorded, SmtpSink, oidc_provider
+from tests.support.settings import GENEROUS_LIMITS
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import asyncio
 import httpx
 import pytest
 
-from tests.factories import PASSWORD, bearer, login, register, signed_up, unique_email
+from tests.support.factories import PASSWORD, bearer, login, register, signed_up, unique_email
 
 REGISTER = "/api/v2/auth/register"
 LOGIN = "/api/v2/auth/login"

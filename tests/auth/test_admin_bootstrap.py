@@ -11,8 +11,8 @@ import httpx
 
 from backend.config import NO_DATABASE, Settings
 from backend.main import create_app, prepare_database
-from tests.conftest import open_client
-from tests.factories import PASSWORD, bearer, login, register
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, bearer, login, register
 
 ROOT = Path(__file__).resolve().parents[2]
 

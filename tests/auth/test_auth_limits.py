@@ -7,8 +7,8 @@ import pytest
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import open_client
-from tests.factories import PASSWORD, register, unique_email
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, register, unique_email
 
 pytestmark = pytest.mark.usefixtures("fresh_minute_window")
 

@@ -1,8 +1,6 @@
 """Password reset and email verification, with mail delivered to a real SMTP server."""
 
-import re
 from collections.abc import Callable
-from email.message import Message
 
 import httpx
 import pytest
@@ -12,20 +10,10 @@ from backend.config import Settings
 from backend.main import create_app
 from backend.repositories.users import UserRepository
 from backend.services.users import UserService
-from tests.conftest import open_client
-from tests.factories import PASSWORD, bearer, login, register, signed_up, unique_email
-from tests.peers import SmtpSink
-
-FORGOT = "/api/v2/auth/password/forgot"
-RESET = "/api/v2/auth/password/reset"
-
-
-def token_in(message: Message) -> str:
-    body = message.get_payload(decode=True)
-    assert isinstance(body, bytes)
-    match = re.search(r"Token: (\S+)", body.decode())
-    assert match, body
-    return match.group(1)
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, bearer, login, register, signed_up, unique_email
+from tests.support.mail import FORGOT, RESET, token_in
+from tests.support.peers import SmtpSink
 
 
 async def test_reset_mail_token_works_once(client: httpx.AsyncClient, smtp: SmtpSink) -> None:

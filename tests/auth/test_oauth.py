@@ -13,10 +13,10 @@ import pytest
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.auth.test_email_flows import FORGOT, RESET, token_in
-from tests.conftest import open_client
-from tests.factories import PASSWORD, bearer, login, register, signed_up, unique_email
-from tests.peers import FakeGitHub, GitHubUser, Recorded, SmtpSink
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, bearer, login, register, signed_up, unique_email
+from tests.support.mail import FORGOT, RESET, token_in
+from tests.support.peers import FakeGitHub, GitHubUser, Recorded, SmtpSink
 
 CALLBACK_PAGE = "http://localhost:5173/oauth/callback"
 

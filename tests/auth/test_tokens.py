@@ -12,8 +12,9 @@ from joserfc.jwk import OctKey
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, TEST_JWT_SECRET, open_client
-from tests.factories import PASSWORD, bearer, login, register, signed_up
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, bearer, login, register, signed_up
+from tests.support.settings import GENEROUS_LIMITS, TEST_JWT_SECRET
 
 ME = "/api/v2/auth/me"
 REFRESH = "/api/v2/auth/refresh"

@@ -1,15 +1,12 @@
 """Billing tests: localstripe and the Stripe-shaped front started once, an app per test."""
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
-from fastapi import FastAPI
 
 from backend.config import Settings
-from tests.conftest import GENEROUS_LIMITS
-from tests.servers import ThreadedServer
-from tests.stripe_peers import (
+from tests.support.settings import GENEROUS_LIMITS
+from tests.support.stripe import (
     PRICE_PRO,
     PRICE_TEAM,
     SECRET_KEY,
@@ -51,13 +48,3 @@ def settings(make_settings: Callable[..., Settings], fake_stripe: FakeStripe) ->
         stripe_rate_limit_backoff_s=0.01,
         **GENEROUS_LIMITS,
     )
-
-
-@contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """The app on a real loopback port (for peers that call us, like localstripe)."""
-    server = ThreadedServer(app).start()
-    try:
-        yield server.url
-    finally:
-        server.stop()

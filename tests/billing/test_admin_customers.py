@@ -5,11 +5,9 @@ import pytest
 from pydantic import SecretStr
 
 from backend.config import Settings
-from tests.billing.helpers import customer_id
-from tests.factories import bearer, login, signed_up
-from tests.stripe_peers import (
-    LocalStripe,
-)
+from tests.support.billing import customer_id
+from tests.support.factories import bearer, login, signed_up
+from tests.support.stripe import LocalStripe
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import pytest
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.billing.helpers import BACK, CHECKOUT, checkout, customer_id, deliver, subscribed
-from tests.conftest import open_client
-from tests.factories import signed_up
-from tests.stripe_peers import FakeStripe, LocalStripe, event
+from tests.support.app_client import open_client
+from tests.support.billing import BACK, CHECKOUT, checkout, customer_id, deliver, subscribed
+from tests.support.factories import signed_up
+from tests.support.stripe import FakeStripe, LocalStripe, event
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> None:

@@ -10,12 +10,12 @@ from fastapi import FastAPI
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.billing.conftest import served
-from tests.billing.helpers import WEBHOOK, customer_id, deliver
-from tests.conftest import open_client
-from tests.factories import signed_up
-from tests.query_plans import collection_scans, recorded_commands
-from tests.stripe_peers import WEBHOOK_SECRET, FakeStripe, LocalStripe, event, sign, wait_until
+from tests.support.app_client import open_client
+from tests.support.billing import WEBHOOK, customer_id, deliver
+from tests.support.factories import signed_up
+from tests.support.query_plans import collection_scans, recorded_commands
+from tests.support.servers import served
+from tests.support.stripe import WEBHOOK_SECRET, FakeStripe, LocalStripe, event, sign, wait_until
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> None:

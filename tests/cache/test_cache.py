@@ -12,7 +12,7 @@ from backend.cache import Cache, CacheConfig, MemoryCacheBackend, cached
 from backend.config import Settings
 from backend.metrics import Metrics
 from backend.redis_client import create_redis
-from tests.servers import RedisServer
+from tests.support.servers import RedisServer
 
 
 class Item(BaseModel):

@@ -8,9 +8,10 @@ import redis as redis_sync
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, open_client
-from tests.factories import PASSWORD, register, signed_up
-from tests.servers import RedisServer
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, register, signed_up
+from tests.support.servers import RedisServer
+from tests.support.settings import GENEROUS_LIMITS
 
 LOGIN = "/api/v2/auth/login"
 

@@ -17,9 +17,10 @@ from backend.config import Settings
 from backend.main import create_app
 from backend.metrics import Metrics
 from backend.redis_client import create_redis
-from tests.conftest import GENEROUS_LIMITS, open_client
-from tests.factories import PASSWORD, bearer, login, signed_up
-from tests.servers import RedisServer
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, bearer, login, signed_up
+from tests.support.servers import RedisServer
+from tests.support.settings import GENEROUS_LIMITS
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "Admin-Pass-1"
 

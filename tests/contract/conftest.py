@@ -6,7 +6,6 @@ requests reach the logic instead of a 503 for a missing provider."""
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,16 +17,14 @@ from starlette.staticfiles import StaticFiles
 from backend.config import Settings
 from backend.main import create_app
 from tests.billing.conftest import fake_stripe, fake_stripe_server, localstripe
-from tests.conftest import GENEROUS_LIMITS
-from tests.generation.conftest import FAST_JOBS
-from tests.llm_server import ScriptedLLM
-from tests.servers import ThreadedServer
-from tests.stripe_peers import PRICE_PRO, PRICE_TEAM, SECRET_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.support.llm import ScriptedLLM
+from tests.support.servers import ThreadedServer
+from tests.support.settings import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_JOBS, GENEROUS_LIMITS
+from tests.support.stripe import PRICE_PRO, PRICE_TEAM, SECRET_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.support.typescript_client import CLIENT
 
 __all__ = ["fake_stripe", "fake_stripe_server", "localstripe"]
 
-ADMIN_EMAIL, ADMIN_PASSWORD = "root@example.com", "Admin-Pass-1"
-CLIENT = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 # The page a frontend would be: the compiled client and openapi-fetch, as an ES module.
 FRONTEND_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Devora client</title>
@@ -103,13 +100,3 @@ def live_api(settings: Settings) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-def admin_token(base_url: str) -> str:
-    response = httpx.post(
-        f"{base_url}/api/v2/auth/login",
-        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])

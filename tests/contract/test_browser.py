@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 
 from api_v2.spec import TAGS
-from tests.contract.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.contract.node import build_client
+from tests.support.settings import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.support.typescript_client import build_client
 
 ROOT = Path(__file__).resolve().parents[2]
 # A loaded 2-core machine renders the 12,000-line spec in ReDoc in more than the default 5 s.

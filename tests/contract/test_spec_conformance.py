@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.contract.conftest import admin_token
+from tests.support.factories import admin_token
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.node import CLIENT, build_client, npm
+from tests.support.typescript_client import CLIENT, build_client, npm
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.generation.conftest import JOBS, finished, submit
+from tests.support.jobs import JOBS, finished, submit
 
 ROUTES = [
     ("GET", ""), ("GET", "/events"), ("GET", "/changes"), ("POST", "/cancel"),

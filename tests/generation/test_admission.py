@@ -12,10 +12,12 @@ import pytest
 
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, open_client
-from tests.factories import signed_up
-from tests.generation.conftest import JOBS, SPEC, submit
-from tests.servers import RedisServer
+from tests.support.app_client import open_client
+from tests.support.factories import signed_up
+from tests.support.jobs import JOBS, submit
+from tests.support.servers import RedisServer
+from tests.support.settings import GENEROUS_LIMITS
+from tests.support.specs import SPEC
 
 USAGE = "/api/v2/generate/usage"
 PROJECTS = "/api/v2/projects"

@@ -9,10 +9,10 @@ import pytest
 
 from backend.config import Settings
 from backend.generation.agents.roles import PROMPTS
-from tests.conftest import GENEROUS_LIMITS
-from tests.factories import signed_up
-from tests.generation.conftest import FAST_JOBS, JOBS, events, finished
-from tests.llm_server import Reply, ScriptedLLM, call
+from tests.support.factories import signed_up
+from tests.support.jobs import JOBS, events, finished
+from tests.support.llm import Reply, ScriptedLLM, call
+from tests.support.settings import FAST_JOBS, GENEROUS_LIMITS
 
 AGENTIC = "/api/v2/generate/agentic"
 CATALOGUE = [
@@ -285,7 +285,7 @@ async def test_each_role_may_use_its_own_model(
     client: httpx.AsyncClient, llm: ScriptedLLM, make_settings: Callable[..., Settings]
 ) -> None:
     from backend.main import create_app
-    from tests.conftest import open_client
+    from tests.support.app_client import open_client
 
     settings = make_settings(
         redis_url=None, **GENEROUS_LIMITS, **FAST_JOBS, llm_base_url=llm.url,
@@ -305,7 +305,7 @@ async def test_the_wall_clock_budget_ends_the_job(
     client: httpx.AsyncClient, llm: ScriptedLLM, make_settings: Callable[..., Settings]
 ) -> None:
     from backend.main import create_app
-    from tests.conftest import open_client
+    from tests.support.app_client import open_client
 
     settings = make_settings(
         redis_url=None, **GENEROUS_LIMITS, **FAST_JOBS, llm_base_url=llm.url,
@@ -323,7 +323,7 @@ async def test_no_provider_means_503_and_an_empty_catalogue(
     make_settings: Callable[..., Settings],
 ) -> None:
     from backend.main import create_app
-    from tests.conftest import open_client
+    from tests.support.app_client import open_client
 
     async with open_client(create_app(make_settings(redis_url=None, **GENEROUS_LIMITS))) as c:
         _, alice = await signed_up(c)

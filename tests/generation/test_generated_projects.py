@@ -14,36 +14,7 @@ import pytest
 
 from backend.generation.fullstack.generator import generate
 from schemas.generation_schemas import FullstackCreate
-
-TYPES = ["string", "text", "integer", "float", "boolean", "date", "datetime", "email", "url",
-         "uuid"]  # fmt: skip
-ALL_FEATURES = ["auth", "pagination", "search", "timestamps", "soft_delete"]
-
-
-def rich_spec(database: str, features: list[str]) -> FullstackCreate:
-    """Every field type, optional fields, and the SQL-reserved names User, Order and Group."""
-    return FullstackCreate.model_validate({
-        "project_name": "Shop API",
-        "description": "A shop with users, orders and groups.",
-        "data_models": [
-            {"name": "User", "fields": [{"name": f"{t}_value", "type": t} for t in TYPES]},
-            {"name": "Order", "fields": [
-                {"name": "total", "type": "float"},
-                {"name": "note", "type": "text", "required": False},
-                {"name": "placed", "type": "datetime", "required": False},
-                {"name": "select", "type": "string", "required": False},
-            ]},
-            {"name": "Group", "fields": [{"name": "title", "type": "string"},
-                                         {"name": "order", "type": "integer",
-                                          "required": False}]},
-            {"name": "OrderItem", "fields": [{"name": "quantity", "type": "integer"},
-                                             {"name": "sku", "type": "uuid",
-                                              "required": False}]},
-        ],
-        "features": features,
-        "framework": "fastapi",
-        "database": database,
-    })  # fmt: skip
+from tests.support.specs import ALL_FEATURES, rich_spec
 
 
 def write(files: dict[str, str], into: Path) -> Path:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.generation.golden import SPECS, committed, generated
+from tests.support.golden import SPECS, committed, generated
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -3,8 +3,9 @@
 import httpx
 
 from backend.config import Settings
-from tests.generation.conftest import JOBS, SPEC, events, finished, submit
-from tests.query_plans import collection_scans, recorded_commands
+from tests.support.jobs import JOBS, events, finished, submit
+from tests.support.query_plans import collection_scans, recorded_commands
+from tests.support.specs import SPEC
 
 
 async def test_a_fullstack_job_creates_its_project(

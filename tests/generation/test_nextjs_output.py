@@ -12,7 +12,7 @@ import pytest
 
 from backend.generation.fullstack.generator import generate
 from schemas.generation_schemas import FullstackCreate
-from tests.generation.test_generated_projects import ALL_FEATURES, rich_spec
+from tests.support.specs import ALL_FEATURES, rich_spec
 
 PARSE = """
 const ts = require("typescript");

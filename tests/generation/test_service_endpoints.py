@@ -4,7 +4,7 @@ import asyncio
 
 import httpx
 
-from tests.generation.conftest import finished, submit
+from tests.support.jobs import finished, submit
 
 
 async def test_agentic_needs_a_configured_model_provider(

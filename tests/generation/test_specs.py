@@ -5,7 +5,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.generation.conftest import FULLSTACK, SPEC
+from tests.support.jobs import FULLSTACK
+from tests.support.specs import SPEC
 
 
 def with_model(**model: Any) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from backend.config import Settings
 from backend.dev import wait_for_mongodb
 from backend.jobs import CONSUMER_GROUP, QUEUE_NAME
 from backend.main import create_app
-from tests.conftest import GENEROUS_LIMITS, open_client
-from tests.factories import signed_up
-from tests.generation.conftest import FAST_JOBS, JOBS, Worker, big_spec, events, submit
-from tests.servers import MongoServer, RedisServer, ThreadedServer
+from tests.support.app_client import open_client
+from tests.support.factories import signed_up
+from tests.support.jobs import JOBS, events, submit
+from tests.support.servers import MongoServer, RedisServer, ThreadedServer, Worker
+from tests.support.settings import FAST_JOBS, GENEROUS_LIMITS
+from tests.support.specs import big_spec
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from backend.dev import wait_for_mongodb
 from backend.main import create_app
 from backend.repositories import INDEXES
 from backend.repositories.base import insert_new
-from tests.conftest import open_client
-from tests.factories import PASSWORD, bearer, login, register
-from tests.query_plans import collection_scans, recorded_commands
-from tests.servers import LosingProxy, MongoServer
+from tests.support.app_client import open_client
+from tests.support.factories import PASSWORD, bearer, login, register
+from tests.support.mongo_proxy import LosingProxy
+from tests.support.query_plans import collection_scans, recorded_commands
+from tests.support.servers import MongoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.factories import PASSWORD
-from tests.servers import free_port
+from tests.support.factories import PASSWORD
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from backend.config import MIB, Settings
 from backend.main import create_app
-from tests.conftest import open_client
-from tests.factories import signed_up
+from tests.support.app_client import open_client
+from tests.support.factories import signed_up
 
 PROBLEM = "application/problem+json"
 

@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from tests.factories import signed_up
+from tests.support.factories import signed_up
 
 # Headers that differ between any two requests, whichever path serves them.
 _PER_REQUEST = {"x-request-id", "x-ratelimit-remaining", "x-ratelimit-reset", "date"}

@@ -10,7 +10,7 @@ import pytest
 from backend.client_ip import resolve_client_ip
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import open_client
+from tests.support.app_client import open_client
 
 
 async def test_sane_request_id_is_echoed(client: httpx.AsyncClient) -> None:

@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from backend import __version__
 from backend.config import Settings
 from backend.main import create_app
-from tests.conftest import open_client
-from tests.factories import signed_up
-from tests.servers import MongoServer, RedisServer
+from tests.support.app_client import open_client
+from tests.support.factories import signed_up
+from tests.support.servers import MongoServer, RedisServer
 
 PROJECTS = "/api/v2/projects"
 

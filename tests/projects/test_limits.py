@@ -7,7 +7,7 @@ import pytest
 from bson import ObjectId
 from fastapi import FastAPI
 
-from tests.projects.conftest import create_project
+from tests.support.factories import create_project
 
 P = "/api/v2/projects"
 MIB = 1024 * 1024

@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from tests.projects.conftest import create_project
+from tests.support.factories import create_project
 
 P = "/api/v2/projects"
 

@@ -6,7 +6,7 @@ import zipfile
 import httpx
 import pytest
 
-from tests.projects.conftest import create_project
+from tests.support.factories import create_project
 
 PROJECTS = "/api/v2/projects"
 

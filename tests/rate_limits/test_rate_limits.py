@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from backend.config import Settings
 from backend.main import create_app
 from backend.security import TokenSigner
-from tests.conftest import TEST_JWT_SECRET, open_client
-from tests.servers import RedisServer
+from tests.support.app_client import open_client
+from tests.support.servers import RedisServer
+from tests.support.settings import TEST_JWT_SECRET
 
 pytestmark = pytest.mark.usefixtures("fresh_minute_window")
 

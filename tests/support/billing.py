@@ -1,12 +1,12 @@
-"""Factories for billing tests."""
+"""Billing through the API: a checkout, a signed webhook delivery, a subscribed user."""
 
 import json
 from typing import Any
 
 import httpx
 
-from tests.factories import signed_up
-from tests.stripe_peers import LocalStripe, event, sign
+from tests.support.factories import signed_up
+from tests.support.stripe import LocalStripe, event, sign
 
 CHECKOUT = "/api/v2/billing/checkout"
 WEBHOOK = "/api/v2/billing/webhooks/stripe"

@@ -5,6 +5,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.settings import ADMIN_EMAIL, ADMIN_PASSWORD
+
 PASSWORD = "Correct-Horse-9"
 _counter = itertools.count(1)
 
@@ -41,3 +43,21 @@ async def signed_up(
     user = await register(client, email)
     tokens = await login(client, user["email"])
     return user, bearer(tokens)
+
+
+async def create_project(
+    client: httpx.AsyncClient, headers: dict[str, str], **body: Any
+) -> dict[str, Any]:
+    response = await client.post("/api/v2/projects", json={"name": "Demo", **body}, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def admin_token(base_url: str) -> str:
+    response = httpx.post(
+        f"{base_url}/api/v2/auth/login",
+        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])

@@ -1,7 +1,8 @@
 """Golden outputs of the full-stack generator for small specs, reviewed in diffs.
 
-`make golden` (`python -m tests.generation.golden`) writes them again after a template
-changes; `test_golden.py` fails while the committed files differ from what is generated.
+They live in `tests/generation/golden/`; `make golden` (`python -m tests.support.golden`)
+writes them again after a template changes, and `tests/generation/test_golden.py` fails while
+the committed files differ from what is generated.
 """
 
 import shutil
@@ -11,7 +12,7 @@ from typing import Any
 from backend.generation.fullstack.generator import generate
 from schemas.generation_schemas import FullstackCreate
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "generation" / "golden"
 _TODO: dict[str, Any] = {
     "project_name": "Todo",
     "description": "Tasks with a due date.",

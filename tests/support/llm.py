@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.servers import ThreadedServer
+from tests.support.servers import ThreadedServer
 
 
 @dataclass

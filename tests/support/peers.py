@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
-from tests.servers import ThreadedServer, free_port
+from tests.support.servers import ThreadedServer, free_port
 
 
 class SmtpSink:

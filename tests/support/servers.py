@@ -1,21 +1,26 @@
-"""Real local servers the suite starts on loopback: no mocks of our own code."""
+"""Real local servers and processes the suite starts on loopback: no mocks of our own code."""
 
-import asyncio
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import bson
 import uvicorn
+from fastapi import FastAPI
 
+from backend.config import Settings
 from backend.dev import local_url, start_secantusd, stop, wait_for_mongodb
 from backend.http_protocol import SERVER_OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -132,99 +137,6 @@ class MongoServer:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class LosingProxy:
-    """A TCP proxy in front of a MongoDB-wire server that can lose one acknowledgement.
-
-    Armed with `lose_next_ack(command, collection, crash)`, it forwards the next such command,
-    holds the server's answer back, awaits `crash()` (which kills the server, say) and cuts the
-    client's connection: to the driver, the write happened and its answer never came.
-    """
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = 0
-        self.lost: list[dict[str, Any]] = []  # the commands whose answers were held back
-        self._armed: tuple[str, str, Callable[[], Awaitable[None]]] | None = None
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> "LosingProxy":
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    def url(self, **options: str) -> str:
-        query = "&".join(f"{k}={v}" for k, v in {"directConnection": "true", **options}.items())
-        return f"mongodb://127.0.0.1:{self.port}/?{query}"
-
-    def lose_next_ack(
-        self, command: str, collection: str, crash: Callable[[], Awaitable[None]]
-    ) -> None:
-        self._armed = (command, collection, crash)
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _connection(
-        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
-    ) -> None:
-        try:
-            server_in, server_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            client_out.close()
-            return
-        held: dict[int, Callable[[], Awaitable[None]]] = {}  # request id → the crash it arms
-
-        async def to_server() -> None:
-            while message := await _wire_message(client_in):
-                command = _command(message)
-                if self._armed and command and _matches(command, *self._armed[:2]):
-                    held[int.from_bytes(message[4:8], "little")] = self._armed[2]
-                    self.lost.append(command)
-                    self._armed = None
-                server_out.write(message)
-                await server_out.drain()
-
-        async def to_client() -> None:
-            while message := await _wire_message(server_in):
-                crash = held.pop(int.from_bytes(message[8:12], "little"), None)
-                if crash is not None:
-                    await crash()
-                    return  # the answer is dropped with the connection
-                client_out.write(message)
-                await client_out.drain()
-
-        pumps = [asyncio.ensure_future(to_server()), asyncio.ensure_future(to_client())]
-        try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            for writer in (client_out, server_out):
-                writer.close()
-
-
-async def _wire_message(stream: asyncio.StreamReader) -> bytes | None:
-    """One MongoDB wire-protocol message (its length leads), or None at the end."""
-    try:
-        head = await stream.readexactly(4)
-        return head + await stream.readexactly(int.from_bytes(head, "little") - 4)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return None
-
-
-def _command(message: bytes) -> dict[str, Any] | None:
-    """The command document of an OP_MSG (opcode 2013) whose first section is its body."""
-    if int.from_bytes(message[12:16], "little") != 2013 or message[20] != 0:
-        return None
-    size = int.from_bytes(message[21:25], "little")
-    return dict(bson.decode(message[21 : 21 + size]))
-
-
-def _matches(command: dict[str, Any], name: str, collection: str) -> bool:
-    return next(iter(command)) == name and command[name] == collection
-
-
 class ThreadedServer:
     """An ASGI app served by uvicorn on a loopback port (a free one unless given), in a thread
     of its own."""
@@ -255,3 +167,45 @@ class ThreadedServer:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(10)
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """The app on a real loopback port (for peers that call us, like localstripe)."""
+    server = ThreadedServer(app).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+class Worker:
+    """A real `python -m backend worker` process on the app's database and Redis."""
+
+    def __init__(self, settings: Settings, concurrency: int = 4, **env: str) -> None:
+        url = settings.mongodb_url.get_secret_value()  # type: ignore[union-attr]
+        redis = settings.redis_url.get_secret_value()  # type: ignore[union-attr]
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the fixture
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backend", "worker", "--concurrency", str(concurrency)],
+            cwd=ROOT,
+            env={**os.environ, "MONGODB_URL": url, "MONGODB_DB": settings.mongodb_db,
+                 "REDIS_URL": redis, "LOG_LEVEL": "warning", "JOB_HEARTBEAT_S": "0.2",
+                 "JOB_STALE_AFTER_S": "1.5", "JOB_REAPER_INTERVAL_S": "0.3", **env},
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> str:
+        """SIGTERM and wait; what it logged (to a file: a pipe nobody reads fills and
+        blocks the worker)."""
+        self.process.terminate()
+        self.process.wait(60)
+        return self.said()
+
+    def said(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")

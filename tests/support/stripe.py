@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 import httpx
 import uvicorn
 
-from tests.servers import ThreadedServer, free_port, wait_for_port
+from tests.support.servers import ThreadedServer, free_port, wait_for_port
 
 SECRET_KEY = "sk_test_devora"
 WEBHOOK_SECRET = "whsec_devora_test_secret"
@@ -326,8 +326,8 @@ async def wait_until(check: Any, timeout: float = 10.0) -> None:
 
 
 def main() -> None:
-    """`python -m tests.stripe_peers PORT UPSTREAM`: the Stripe-shaped front in a process of
-    its own (`make chaos`: a front sharing the load generator's interpreter was its bottleneck)."""
+    """`python -m tests.support.stripe PORT UPSTREAM`: the Stripe-shaped front in a process of
+    its own, so that under `make chaos` it does not share the load generator's interpreter."""
     port, upstream = int(sys.argv[1]), sys.argv[2]
     uvicorn.run(FakeStripe(upstream=upstream, port=port).app, host="127.0.0.1", port=port,
                 log_level="warning", interface="asgi3")  # fmt: skip
