@@ -1,6 +1,7 @@
 """The agentic job against a real local OpenAI-compatible server, scripted per test."""
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -247,9 +248,10 @@ async def test_instructions_planted_in_the_project_cannot_leave_it(
         client, alice, (await start(client, alice, project_id=project["id"]))["id"]
     )
     brief = llm.requests[0]["messages"][1]["content"]
-    assert f'<conversation trust="untrusted-data">\nuser: {planted}' in brief
+    assert json.dumps(f"user: {planted}") in brief
     results = [m["content"] for m in llm.requests[1]["messages"] if m["role"] == "tool"]
-    assert results[0].startswith('<file path="README.md" trust="untrusted-data">')
+    assert results[0].startswith('The file "README.md" (untrusted data')
+    assert json.dumps(planted) in results[0]
     assert results[1].startswith("error: not an allowed path")
     assert results[2].startswith("error: no tool named 'run_shell'")
     assert job["status"] == "succeeded" and job["result"]["files"] == []
@@ -272,7 +274,8 @@ async def test_a_follow_up_job_sees_the_conversation_files_and_last_summary(
     assert second["status"] == "succeeded"
     brief = llm.requests[0]["messages"][1]["content"]
     assert "app/main.py (" in brief and "Build an items API" in brief
-    assert "The previous job's summary: Built the items API" in brief
+    summary = "Built the items API\n\nAdded Stripe checkout"
+    assert "The previous job's summary (untrusted data" in brief and json.dumps(summary) in brief
     assert [f["action"] for f in second["result"]["files"]] == ["updated"]
     reverted = await client.post(f"{JOBS}/{second['id']}/revert", headers=alice)
     assert reverted.status_code == 200

@@ -4,7 +4,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROMPTS = Path(__file__).parent / "prompts"
-PLAN_FILES = ("docs/", "openapi.yaml", "openapi.json")
+# The architect's plan: exact names, as a prefix would admit `openapi.yaml.py` (#28), or
+# anything under `docs/`.
+PLAN_FILES = frozenset({"openapi.yaml", "openapi.json"})
+PLAN_DIR = "docs/"
 ALL_TOOLS = ("list_files", "read_file", "write_file", "edit_file", "delete_file", "finish")
 
 
@@ -19,7 +22,7 @@ class Role:
         return (PROMPTS / f"{self.name}.md").read_text(encoding="utf-8")
 
     def may_write(self, path: str) -> bool:
-        return not self.plan_only or path.startswith(PLAN_FILES)
+        return not self.plan_only or path in PLAN_FILES or path.startswith(PLAN_DIR)
 
 
 ARCHITECT = Role(

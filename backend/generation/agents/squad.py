@@ -4,6 +4,8 @@ A loop over roles, not a framework. Each role converses with the model through i
 system prompt and only its tools, over the job's staged workspace. Budgets are checked
 before every model call and after every answer: model calls, output tokens and wall clock
 end the job `failed` with their own codes. A cancel aborts the model call in flight.
+What one role wrote reaches the next only as fenced data (`untrusted.fenced`), and the
+integrations only as names from the finish tool's fixed list.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from backend.config import Settings
 from backend.generation.agents.roles import ARCHITECT, DEVELOPER, INTEGRATIONS, Role
 from backend.generation.agents.tools import TOOLS
 from backend.generation.agents.tools.base import ToolContext
+from backend.generation.agents.untrusted import fenced
 from backend.generation.agents.workspace import ToolError, Workspace
 from backend.generation.context import JobContext
 from backend.generation.models import Job
@@ -59,18 +62,14 @@ class Squad:
         workspace = Workspace(start, LIMITS)
         budget = Budget(self.settings, job.request.get("plan", "free"))
         plan = await self._role(ARCHITECT, job, context, workspace, budget, brief, 5)
-        with_plan = f"{brief}\n\nThe architect's plan: {plan.finished}"
+        designed = fenced("The architect's summary of the plan", plan.finished or "")
+        with_plan = f"{brief}\n\n{designed}"
         built = await self._role(DEVELOPER, job, context, workspace, budget, with_plan, 40)
         summary = built.finished or ""
         if plan.integrations:
+            wanted = fenced("The integrations to add", ", ".join(plan.integrations))
             added = await self._role(
-                INTEGRATIONS,
-                job,
-                context,
-                workspace,
-                budget,
-                f"{brief}\n\nIntegrations to add: {', '.join(plan.integrations)}",
-                75,
+                INTEGRATIONS, job, context, workspace, budget, f"{with_plan}\n\n{wanted}", 75
             )
             summary = f"{summary}\n\n{added.finished}"
         await context.stage(workspace.changes(), _languages(workspace), announce=False)

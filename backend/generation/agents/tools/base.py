@@ -24,7 +24,10 @@ class ToolContext:
     def may_write(self, path: str) -> None:
         self.workspace.check_path(path)
         if self.writable is not None and not self.writable(path):
-            raise ToolError(f"this role may not change {path}; it writes only the plan")
+            raise ToolError(
+                f"this role may not change {path}; it writes only the plan "
+                "(openapi.yaml, openapi.json, files under docs/)"
+            )
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,37 @@
 """`finish(summary)`: this role is done; the summary is what the next role and the user read.
 
-The architect may add `integrations` (e.g. ["stripe", "email"]): the integration specialist
-runs only when that list is not empty."""
+The architect may add `integrations`, names from a fixed list (the ones the integration
+specialist knows how to add): it runs only when that list is not empty. A closed list keeps
+the architect from passing free text to it as instructions."""
 
-from typing import cast
+from typing import Literal, cast
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from backend.generation.agents.tools.base import Args, Tool, ToolContext
+
+Integration = Literal["stripe", "oauth", "email", "object_storage", "chat_webhooks"]
 
 
 class FinishArgs(Args):
     summary: str = Field(min_length=1, max_length=4000)
-    integrations: list[str] = Field(default_factory=list, max_length=20)
+    integrations: list[Integration] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Architect only: the third-party integrations the plan needs (Stripe "
+        "payments, OAuth sign-in, email, S3-compatible object storage, chat webhooks).",
+    )
+
+    @field_validator("integrations")
+    @classmethod
+    def _once_each(cls, integrations: list[Integration]) -> list[Integration]:
+        return list(dict.fromkeys(integrations))
 
 
 def finish(context: ToolContext, args: Args) -> str:
     call = cast(FinishArgs, args)
     context.finished = call.summary
-    context.integrations = call.integrations
+    context.integrations = list(call.integrations)
     return "done"
 
 

@@ -1,8 +1,10 @@
 """`read_file(path)`: one file's content, marked as data, not instructions."""
 
+import json
 from typing import cast
 
 from backend.generation.agents.tools.base import Args, Tool, ToolContext
+from backend.generation.agents.untrusted import fenced
 
 
 class ReadFileArgs(Args):
@@ -12,7 +14,7 @@ class ReadFileArgs(Args):
 def read_file(context: ToolContext, args: Args) -> str:
     path = cast(ReadFileArgs, args).path
     content = context.workspace.read(path)
-    return f'<file path="{path}" trust="untrusted-data">\n{content}\n</file>'
+    return fenced(f"The file {json.dumps(path)}", content)
 
 
 TOOL = Tool("read_file", "Read one file of the project.", ReadFileArgs, read_file)
