@@ -297,6 +297,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         extra_headers_scope_key=RATE_LIMIT_HEADERS_SCOPE_KEY,
         cors=_cors_options(settings),
         access_log=AccessLog(settings),
+        requires_bounded_head=settings.is_production,
     )
 
     app.include_router(service.router)

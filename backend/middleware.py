@@ -4,6 +4,9 @@ It is also where CORS and the body-size limit are applied, each only to the requ
 concern: CORS to requests with an `Origin` header, the body limit to requests that declare a
 body (HTTP/1.1 has none without `Content-Length` or `Transfer-Encoding`). One layer instead of
 three on the common path: a signed-in `GET` from a server pays for neither.
+
+In production it also answers 503 to every request that did not come through the bounded
+HTTP protocol (backend/http_protocol.py): served without it, heads would go unbounded.
 """
 
 import re
@@ -17,7 +20,14 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import AppError, InternalError, PayloadTooLarge, problem_response
+from backend.errors import (
+    AppError,
+    InternalError,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    problem_response,
+)
+from backend.http_protocol import BOUNDED_HEAD
 from backend.logs import REQUEST_ID, AccessLog
 from backend.metrics import UNMATCHED_ROUTE, Metrics
 from backend.unique_ids import UniqueIds
@@ -26,6 +36,12 @@ REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 log = structlog.get_logger("devora.http")
+
+UNBOUNDED = (
+    "The server must run uvicorn with `--http backend.http_protocol:BoundedHttpTools` "
+    "(backend.http_protocol.SERVER_OPTIONS)."
+)
+_NONE: dict[str, Any] = {}  # a scope without extensions
 
 
 def request_id_of(scope: Scope) -> str | None:
@@ -70,8 +86,10 @@ class RequestContextMiddleware:
         extra_headers_scope_key: str,
         cors: dict[str, Any],
         access_log: AccessLog,
+        requires_bounded_head: bool,
     ) -> None:
         self.app = app
+        self.requires_bounded_head = requires_bounded_head
         self.access_log = access_log
         limited = RequestBodyLimitMiddleware(app, max_body_size=max_body_bytes)
         # (declares a body, has an Origin) -> the app behind the layers that request needs.
@@ -128,7 +146,10 @@ class RequestContextMiddleware:
         bound = REQUEST_ID.set(request_id)
         try:
             declared = int(length) if length is not None and length.isdigit() else None
-            if declared is not None and declared > self.max_body_bytes:
+            if self.requires_bounded_head and BOUNDED_HEAD not in scope.get("extensions", _NONE):
+                log.error("unbounded_http_protocol", detail=UNBOUNDED)
+                await self._reject(ServiceUnavailable(UNBOUNDED), scope, receive, send_with_headers)
+            elif declared is not None and declared > self.max_body_bytes:
                 # Refused from the header alone: the body is never read.
                 await self._reject(PayloadTooLarge(), scope, receive, send_with_headers)
             else:

@@ -1,14 +1,21 @@
 """The server bounds a request's head (backend/http_protocol.py): raw bytes on a real socket,
 since an HTTP client library would refuse to send most of these."""
 
+import re
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import FastAPI
 
-from backend.http_protocol import MAX_HEAD_BYTES, MAX_HEADERS
-from tests.servers import ThreadedServer
+from backend.config import Settings
+from backend.http_protocol import MAX_HEAD_BYTES, MAX_HEADERS, BoundedHttpTools
+from backend.main import create_app
+from tests.support.app_client import open_client
+from tests.support.servers import ThreadedServer
+
+QUICK_HEAD_TIMEOUT_S = 2.0
 
 
 @pytest.fixture
@@ -16,6 +23,12 @@ def port(app: FastAPI) -> Iterator[int]:
     server = ThreadedServer(app).start()
     yield server.port
     server.stop()
+
+
+@pytest.fixture
+def quick_head_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Heads are due within 2 s instead of 10 (read as each connection opens)."""
+    monkeypatch.setattr(BoundedHttpTools, "head_timeout_s", QUICK_HEAD_TIMEOUT_S)
 
 
 def exchange(port: int, *requests: bytes) -> bytes:
@@ -87,3 +100,81 @@ def test_requests_on_one_connection_are_each_bounded(port: int) -> None:
             assert sock.recv(65536).startswith(b"HTTP/1.1 200")
         sock.sendall(head(*(f"x-h{n}: {'v' * 1000}" for n in range(40))))
         assert sock.recv(65536).startswith(b"HTTP/1.1 431")
+
+
+def test_a_request_pipelined_after_a_large_body_is_answered(port: int) -> None:
+    # The second head begins in the read that ends the first body, and is finished in a later
+    # read: only its own bytes count, not the 40 KB of body before it.
+    body = b'{"refresh_token": "' + b"a" * (40 * 1024) + b'"}'
+    post = (
+        b"POST /api/v2/auth/refresh HTTP/1.1\r\nhost: api\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    get = head()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(post + body[:10])
+        time.sleep(0.2)
+        sock.sendall(body[10:] + get[:20])
+        time.sleep(0.2)
+        sock.sendall(get[20:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", answer) == [b"422", b"200"]
+
+
+def trickle(sock: socket.socket, line: bytes) -> tuple[bytes, float]:
+    """Send `line` every 0.5 s until the server answers or closes (for 10 s at most): what it
+    sent (nothing if it closed), and after how long."""
+    started = time.monotonic()
+    sock.settimeout(0.5)
+    while time.monotonic() - started < 10:
+        try:
+            sock.sendall(line)
+            return sock.recv(65536), time.monotonic() - started
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    return b"", time.monotonic() - started
+
+
+def test_a_head_sent_slowly_is_answered_408(port: int, quick_head_timeout: None) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: api\r\n")
+        answer, elapsed = trickle(sock, b"x-slow: v\r\n")
+    assert status(answer) == 408 and b"connection: close" in answer
+    assert elapsed < QUICK_HEAD_TIMEOUT_S + 2
+
+
+def test_a_connection_that_sends_nothing_is_closed(port: int, quick_head_timeout: None) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=QUICK_HEAD_TIMEOUT_S + 3) as sock:
+        assert sock.recv(65536) == b""  # closed, without an answer: nothing was asked
+
+
+def test_empty_lines_do_not_keep_an_idle_connection_open(
+    port: int, quick_head_timeout: None
+) -> None:
+    # Empty lines may precede a request; they stop uvicorn's keep-alive timer, not ours.
+    keep = head().replace(b"connection: close", b"connection: keep-alive")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(keep)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        answer, elapsed = trickle(sock, b"\r\n")
+    assert answer == b"" and elapsed < QUICK_HEAD_TIMEOUT_S + 2
+
+
+async def test_production_serves_only_through_the_bounded_protocol(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(environment="production", jwt_secret="p" * 40, mail_to_log=True)
+    async with open_client(create_app(settings)) as client:  # in-process: no protocol at all
+        refused = await client.get("/healthz")
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "service_unavailable"
+    assert "BoundedHttpTools" in refused.json()["detail"]
+    server = ThreadedServer(create_app(settings)).start()
+    try:
+        assert status(exchange(server.port, head())) == 200
+    finally:
+        server.stop()
