@@ -51,9 +51,15 @@ def _add_problem(responses: Responses, error: type[AppError]) -> None:
             entry["headers"] = {
                 "WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}
             }
-    elif error.code not in entry.setdefault("x-problem-codes", []):
-        entry["x-problem-codes"].append(error.code)
-        entry["description"] = entry["description"].removesuffix(")") + f", `{error.code}`)"
+    else:
+        _name_code(entry, error.code)
+
+
+def _name_code(entry: dict[str, Any], code: str) -> None:
+    """Add `code` to a response entry that documents other codes of its status."""
+    if code not in entry.setdefault("x-problem-codes", []):
+        entry["x-problem-codes"].append(code)
+        entry["description"] = entry["description"].removesuffix(")") + f", `{code}`)"
 
 
 VALIDATION_RESPONSE: Responses = {
@@ -127,7 +133,10 @@ class DocumentedRoute(APIRoute):
             said = [limit.describe() for limit in limits]
             said = [text for text in said if text not in self.description]
             self.description = "\n\n".join(filter(None, [self.description, *said]))
+            own = self.responses.get(429, {}).get("x-problem-codes", [])  # e.g. too_many_streams
             self.responses = {**self.responses, **copy.deepcopy(RATE_LIMITED_RESPONSE)}
+            for code in own:
+                _name_code(self.responses[429], code)
         self.app = lean_app(self, self.app) or self.app
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
     job_redelivery_s: int = Field(default=120, ge=1, le=86_400)
     job_cancel_wait_s: float = Field(default=5.0, ge=0, le=60)
     job_enqueue_timeout_s: float = Field(default=2.0, gt=0, le=30)
+    # Open event streams (`GET /jobs/{id}/events`), counted across replicas in Redis; over a
+    # cap → 429 `too_many_streams`. A stream ends after JOB_STREAM_MAX_S (the client resumes
+    # with Last-Event-ID), so a replica that dies mid-stream holds its slots no longer.
+    job_streams_per_job: int = Field(default=5, ge=1, le=1000)
+    job_streams_per_user: int = Field(default=20, ge=1, le=10_000)
+    job_stream_max_s: float = Field(default=600, gt=0, le=24 * 3600)
 
     llm_base_url: str = "https://openrouter.ai/api/v1"
     llm_api_key: SecretStr | None = None

@@ -176,6 +176,8 @@ def main() -> None:
                 "RATE_LIMIT_GENERATE_FULLSTACK": "100000000/minute",
                 "RATE_LIMIT_DEFAULT_USER": "100000000/minute",
                 "QUOTA_FREE": "100000000", "MAX_ACTIVE_JOBS_FREE": "100000000",
+                # One user follows every job with ten streams.
+                "JOB_STREAMS_PER_JOB": "10", "JOB_STREAMS_PER_USER": "10000",
                 "LOG_LEVEL": "warning",
             }  # fmt: skip
             with api_server(free_port(), env) as base:

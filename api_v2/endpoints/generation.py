@@ -20,8 +20,10 @@ from backend.generation.errors import (
     QuotaExceeded,
     RevertConflict,
     TooManyActiveJobs,
+    TooManyStreams,
 )
 from backend.generation.models import Job
+from backend.generation.streams import StreamLease
 from backend.generation.views import job_view
 from backend.services.project_rules import ProjectLimitReached
 from schemas.common import Page, ResourceId
@@ -120,14 +122,27 @@ async def get_job(job: OwnedJob) -> JobRead:
     return job_view(job)
 
 
+async def stream_slot(
+    job: OwnedJob, user: CurrentUser, generation: GenerationServiceDep
+) -> AsyncIterator[StreamLease]:
+    # Taken before the stream starts, so a refusal is an ordinary problem answer; given back
+    # after the response even when the stream never ran or its client went away.
+    async with await generation.open_stream(user, job) as lease:
+        yield lease
+
+
+StreamSlot = Annotated[StreamLease, Depends(stream_slot)]
+
+
 @router.get(
     "/jobs/{job_id}/events",
     response_class=EventSourceResponse,
-    responses=problems(NotFound),
+    responses=problems(NotFound, TooManyStreams),
     dependencies=[DEFAULT_LIMIT],
 )
 async def stream_job_events(
     job: OwnedJob,
+    slot: StreamSlot,
     generation: GenerationServiceDep,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=10**9)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
@@ -136,8 +151,13 @@ async def stream_job_events(
     Stored events first, then live ones, until exactly one of `done`, `error` or `canceled`
     ends the stream. After a dropped connection, send `Last-Event-ID` with the last `id`
     received to get only what came after it. Keep-alive comments come at least every 15 s.
+
+    A stream also ends, without a terminal event, after `JOB_STREAM_MAX_S` (600 s by default):
+    reconnect with `Last-Event-ID` to go on. At most `JOB_STREAMS_PER_JOB` (5) streams may be
+    open per job and `JOB_STREAMS_PER_USER` (20) per user; one more → 429 `too_many_streams`
+    with `Retry-After`, the seconds until a slot is sure to be free.
     """
-    async for event in generation.follow(job, last_event_id or 0):
+    async for event in generation.follow(job, last_event_id or 0, slot):
         yield ServerSentEvent(data=event.data, event=event.type, id=str(event.seq))
 
 

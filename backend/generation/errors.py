@@ -11,6 +11,13 @@ class TooManyActiveJobs(AppError):
     status, code, title = 409, "too_many_active_jobs", "Too many jobs are queued or running"
 
 
+class TooManyStreams(AppError):
+    status, code, title = 429, "too_many_streams", "Too many open event streams"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)})
+
+
 class KeyInUse(Conflict):
     code, title = "idempotency_key_in_use", "A request with this key is being processed"
 

@@ -1,6 +1,7 @@
 """What the generation endpoints call: admission, reading, following, cancel, changes."""
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from backend.config import Settings
 from backend.errors import NotFound
@@ -12,6 +13,7 @@ from backend.generation.follow import follow
 from backend.generation.lifecycle import Lifecycle
 from backend.generation.models import Event, Job
 from backend.generation.repository import JobRepository
+from backend.generation.streams import StreamLease, StreamSlots, until
 from backend.generation.views import job_view
 from backend.repositories.base import utcnow
 from backend.repositories.generation_usage import UsageRepository
@@ -39,6 +41,7 @@ class GenerationService:
         jobs: JobRepository,
         usage: UsageRepository,
         hub: EventHub,
+        streams: StreamSlots,
         settings: Settings,
     ) -> None:
         self.admission = admission
@@ -47,6 +50,7 @@ class GenerationService:
         self.jobs = jobs
         self.usage = usage
         self.hub = hub
+        self.streams = streams
         self.settings = settings
 
     async def submit_fullstack(
@@ -105,9 +109,17 @@ class GenerationService:
             models=[ModelInfo.model_validate(m.model_dump()) for m in self.settings.llm_models],
         )
 
-    def follow(self, job: Job, after: int) -> AsyncIterator[Event]:
-        """Stored events after `after`, then live ones, until the terminal event."""
-        return follow(self.jobs, self.hub, job, after)
+    async def open_stream(self, user: User, job: Job) -> StreamLease:
+        """A slot for one more event stream of the caller's `job`, or 429 `too_many_streams`."""
+        return await self.streams.acquire(user.id, job.id)
+
+    async def follow(self, job: Job, after: int, lease: StreamLease) -> AsyncIterator[Event]:
+        """Stored events after `after`, then live ones, until the terminal event or the end of
+        the stream's lifetime (the client resumes); the stream's slot is given back after."""
+        live = until(lease.ends_at, follow(self.jobs, self.hub, job, after))
+        async with lease, aclosing(live) as events:
+            async for event in events:
+                yield event
 
     async def changes(self, user: User, job_id: str) -> ChangeList:
         """What the job changed, or would change while it has not landed, with diffs."""

@@ -9,6 +9,7 @@ from backend.generation.changes import Changes
 from backend.generation.lifecycle import Lifecycle
 from backend.generation.repository import JobRepository
 from backend.generation.service import GenerationService
+from backend.generation.streams import StreamSlots
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import (
     OAuthIdentityRepository,
@@ -94,7 +95,8 @@ def build_services(resources: Resources) -> Services:
 
 
 def build_generation(resources: Resources) -> GenerationService:
-    """Generation's parts: admission, a job's lifecycle, its changes, behind one service."""
+    """Generation's parts: admission, a job's lifecycle, its changes, its event streams'
+    slots, behind one service."""
     db, mongo, settings = resources.mongo.db, resources.mongo, resources.settings
     jobs, usage = JobRepository(db), UsageRepository(db)
     users, projects = UserRepository(db), ProjectRepository(db)
@@ -128,6 +130,7 @@ def build_generation(resources: Resources) -> GenerationService:
         jobs=jobs,
         usage=usage,
         hub=resources.hub,
+        streams=StreamSlots(settings, resources.metrics, resources.redis),
         settings=settings,
     )
 

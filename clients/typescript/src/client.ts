@@ -96,10 +96,15 @@ export interface FollowOptions {
   /** Resume after this event id (what the last `id` was). */
   lastEventId?: number;
   signal?: AbortSignal;
-  /** Reconnections allowed after the stream drops without a terminal event. */
+  /**
+   * Attempts in a row that may fail (a dropped connection, or 429 when too many streams are
+   * open) before the last failure is thrown; any event received starts the count again.
+   */
   maxReconnects?: number;
   /** Wait before reconnecting, in milliseconds. */
   retryDelayMs?: number;
+  /** The longest a 429's `Retry-After` is waited for before trying again, in milliseconds. */
+  maxRetryAfterMs?: number;
 }
 
 export class Devora {
@@ -203,46 +208,67 @@ export class Devora {
   /**
    * A job's events, stored then live, until its terminal event (`done`, `error` or
    * `canceled`). Built on `fetch` streaming, because `EventSource` cannot send a bearer
-   * token; a dropped connection is resumed with `Last-Event-ID`, so no event repeats.
+   * token. The server ends a stream after a while (`JOB_STREAM_MAX_S`) even while the job
+   * goes on, and a connection may drop: either way the stream is resumed with `Last-Event-ID`,
+   * so no event repeats. Too many open streams (429) is retried after `Retry-After`, then
+   * thrown as `ApiProblem` (`too_many_streams`). Leaving the loop early closes the stream.
    */
   async *jobEvents(jobId: string, options: FollowOptions = {}): AsyncGenerator<JobEvent> {
     let last = options.lastEventId ?? 0;
-    let reconnects = 0;
+    let failures = 0;
     const maxReconnects = options.maxReconnects ?? 5;
+    const retryDelayMs = options.retryDelayMs ?? 500;
+    const url = `${this.baseUrl}/api/v2/generate/jobs/${encodeURIComponent(jobId)}/events`;
     for (;;) {
       const headers: Record<string, string> = { Accept: "text/event-stream" };
       if (last > 0) {
         headers["Last-Event-ID"] = String(last);
       }
-      const url = `${this.baseUrl}/api/v2/generate/jobs/${encodeURIComponent(jobId)}/events`;
       let response: Response;
       try {
         response = await this.send(new Request(url, { headers, signal: options.signal }));
       } catch (error) {
-        if (options.signal?.aborted || reconnects >= maxReconnects) throw error;
-        reconnects += 1;
-        await sleep(options.retryDelayMs ?? 500);
+        if (options.signal?.aborted || failures >= maxReconnects) throw error;
+        failures += 1;
+        await sleep(retryDelayMs);
         continue;
       }
       if (!response.ok || response.body === null) {
-        throw new ApiProblem(response.status, (await response.json()) as Problem);
+        const problem = (await response.json()) as Problem;
+        if (response.status !== 429 || failures >= maxReconnects) {
+          throw new ApiProblem(response.status, problem);
+        }
+        failures += 1;
+        await sleep(retryAfterMs(response, retryDelayMs, options.maxRetryAfterMs ?? 30_000));
+        continue;
       }
+      let received = false;
+      let broke = false;
       try {
         for await (const event of parseEventStream(response.body)) {
           last = event.id;
-          reconnects = 0;
+          received = true;
+          failures = 0;
           yield event;
           if (TERMINAL.has(event.event)) return;
         }
       } catch (error) {
         if (options.signal?.aborted) throw error;
-        // The connection broke mid-stream: resume after the last event we handed out.
+        broke = true; // the connection broke mid-stream: resume after the last event handed out
       }
-      if (reconnects >= maxReconnects) {
-        throw new Error(`job ${jobId}: the event stream kept dropping after event ${last}`);
+      if (!broke && !received) {
+        // Ended with nothing new: the job may be over, its terminal event before `last`.
+        const job = await unwrap(
+          this.api.GET("/api/v2/generate/jobs/{job_id}", { params: { path: { job_id: jobId } } }),
+        );
+        if (job.status !== "queued" && job.status !== "running") return;
+      } else if (broke) {
+        if (failures >= maxReconnects) {
+          throw new Error(`job ${jobId}: the event stream kept dropping after event ${last}`);
+        }
+        failures += 1;
       }
-      reconnects += 1;
-      await sleep(options.retryDelayMs ?? 500);
+      await sleep(retryDelayMs);
     }
   }
 }
@@ -253,6 +279,12 @@ function isRefresh(request: Request): boolean {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What a 429's `Retry-After` (seconds) asks for, at most `cap`; `fallback` without one. */
+function retryAfterMs(response: Response, fallback: number, cap: number): number {
+  const seconds = Number(response.headers.get("Retry-After"));
+  return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds * 1000, cap) : fallback;
 }
 
 /** Server-Sent Events (the WHATWG format) from a byte stream; comments are keep-alives. */
@@ -292,6 +324,8 @@ export async function* parseEventStream(body: ReadableStream<Uint8Array>): Async
       }
     }
   } finally {
+    // Stopped early (or done): close the connection, or the server holds the stream's slot.
+    await reader.cancel().catch(() => undefined);
     reader.releaseLock();
   }
 }

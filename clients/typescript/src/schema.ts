@@ -585,6 +585,11 @@ export interface paths {
          *     ends the stream. After a dropped connection, send `Last-Event-ID` with the last `id`
          *     received to get only what came after it. Keep-alive comments come at least every 15 s.
          *
+         *     A stream also ends, without a terminal event, after `JOB_STREAM_MAX_S` (600 s by default):
+         *     reconnect with `Last-Event-ID` to go on. At most `JOB_STREAMS_PER_JOB` (5) streams may be
+         *     open per job and `JOB_STREAMS_PER_USER` (20) per user; one more → 429 `too_many_streams`
+         *     with `Retry-After`, the seconds until a slot is sure to be free.
+         *
          *     Rate limit: `DEFAULT_USER` 300/minute / `DEFAULT_ANONYMOUS` 60/minute by default, per user, or per address when anonymous.
          */
         get: operations["stream_job_events"];
@@ -7254,7 +7259,7 @@ export interface operations {
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
-            /** @description Too many requests (`rate_limited`) */
+            /** @description Too many requests (`rate_limited`, `too_many_streams`) */
             429: {
                 headers: {
                     /** @description Seconds to wait */
@@ -7280,7 +7285,7 @@ export interface operations {
                      */
                     "application/problem+json": {
                         /** @enum {string} */
-                        code: "rate_limited";
+                        code: "rate_limited" | "too_many_streams";
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
