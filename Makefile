@@ -30,9 +30,12 @@ $(DB_VENV)/.installed: requirements-db.txt
 	$(DB_VENV)/bin/pip install --quiet -r requirements-db.txt
 	touch $@
 
-# What the suite needs from Debian: redis-server, Node and npm (the TypeScript client), and
-# Chromium (Swagger UI, ReDoc and the client in a real browser). Installed only when missing.
-DEBIAN_TOOLS := redis-server:redis-server node:nodejs npm:npm chromium:chromium
+# What the suite needs from Debian: redis-server, Node and npm (the TypeScript client),
+# Chromium (Swagger UI, ReDoc and the client in a real browser) and PostgreSQL (generated
+# projects). Installed only when missing. PostgreSQL's server binaries are not on PATH: its
+# pair names a path pattern, which `command -v` finds once the pattern matches a file.
+DEBIAN_TOOLS := redis-server:redis-server node:nodejs npm:npm chromium:chromium \
+	/usr/lib/postgresql/*/bin/initdb:postgresql
 system-deps:
 	@missing="$$(for pair in $(DEBIAN_TOOLS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done)"; \
 	if [ -n "$$missing" ]; then \
