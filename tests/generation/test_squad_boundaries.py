@@ -2,7 +2,7 @@
 wrote reaches a role (only as a fenced JSON string), and which integrations a plan may name."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,8 +12,7 @@ from backend.config import Settings
 from backend.generation.agents.roles import PROMPTS
 from tests.support.factories import signed_up
 from tests.support.jobs import finished
-from tests.support.llm import Reply, ScriptedLLM, call
-from tests.support.settings import FAST_JOBS, GENEROUS_LIMITS
+from tests.support.llm import Reply, ScriptedLLM, call, llm_settings
 
 AGENTIC = "/api/v2/generate/agentic"
 CATALOGUE = [{"id": "test/coder", "provider": "test", "kinds": ["agentic"], "plans": ["free"]}]
@@ -24,26 +23,9 @@ PLANTED = (
 )
 
 
-@pytest.fixture(scope="session")
-def llm_server() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM().start()
-    yield server
-    server.server.stop()
-
-
-@pytest.fixture
-def llm(llm_server: ScriptedLLM) -> ScriptedLLM:
-    llm_server.reset()
-    return llm_server
-
-
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], llm: ScriptedLLM) -> Settings:
-    return make_settings(
-        redis_url=None, **GENEROUS_LIMITS, **FAST_JOBS,
-        llm_base_url=llm.url, llm_api_key="test-key", llm_timeout_s=2, llm_max_retries=2,
-        llm_default_model="test/coder", llm_models=CATALOGUE,
-    )  # fmt: skip
+    return llm_settings(make_settings, llm, CATALOGUE)
 
 
 async def run_job(

@@ -5,6 +5,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from backend.config import Settings
 from tests.support.servers import ThreadedServer
+from tests.support.settings import FAST_JOBS, GENEROUS_LIMITS
 
 
 @dataclass
@@ -108,3 +111,20 @@ class ScriptedLLM:
 
     def offered_tools(self, index: int) -> list[str]:
         return [tool["function"]["name"] for tool in self.requests[index].get("tools", [])]
+
+
+def llm_settings(
+    make_settings: Callable[..., Settings], llm: "ScriptedLLM", catalogue: list[dict[str, Any]]
+) -> Settings:
+    """An app whose jobs run in process against the scripted model server."""
+    return make_settings(
+        redis_url=None,
+        **GENEROUS_LIMITS,
+        **FAST_JOBS,
+        llm_base_url=llm.url,
+        llm_api_key="test-key",
+        llm_timeout_s=2,
+        llm_max_retries=2,
+        llm_default_model="test/coder",
+        llm_models=catalogue,
+    )
