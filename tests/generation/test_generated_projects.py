@@ -1,45 +1,18 @@
 """The generated code is the product: generated projects install and pass their own tests.
 
 One virtualenv per run gets the pinned requirements of every variant (from PyPI, as a user
-would install them); each variant then runs its own pytest suite — sqlite in a temporary
-file, mongodb against this suite's MongoDB-wire server. The postgresql variant imports and
-its DDL is compiled for PostgreSQL (no PostgreSQL server runs in this suite)."""
+would install them); each variant then runs its own pytest suite — sqlite in temporary
+files, postgresql on a database of the suite's own Debian PostgreSQL, mongodb against this
+suite's MongoDB-wire server."""
 
 import subprocess
-import venv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from backend.generation.fullstack.generator import generate
 from schemas.generation_schemas import FullstackCreate
-from tests.support.specs import ALL_FEATURES, rich_spec
-
-
-def write(files: dict[str, str], into: Path) -> Path:
-    for path, content in files.items():
-        target = into / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-    return into
-
-
-@pytest.fixture(scope="session")
-def project_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A virtualenv with every variant's pinned requirements installed."""
-    home = tmp_path_factory.mktemp("generated-venv")
-    venv.create(home, with_pip=True)
-    python = home / "bin" / "python"
-    requirements = set()
-    for database in ("sqlite", "mongodb", "postgresql"):
-        files = generate(rich_spec(database, ALL_FEATURES))
-        requirements |= set(files["requirements.txt"].split())
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", *sorted(requirements)],
-        check=True, timeout=600, capture_output=True,
-    )  # fmt: skip
-    yield python
+from tests.support.specs import ALL_FEATURES, rich_spec, write_project
 
 
 def run_tests(python: Path, project: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -54,20 +27,33 @@ def run_tests(python: Path, project: Path, **env: str) -> subprocess.CompletedPr
 def test_the_sqlite_project_passes_its_own_tests(
     project_python: Path, tmp_path: Path, features: list[str]
 ) -> None:
-    project = write(generate(rich_spec("sqlite", features)), tmp_path)
+    project = write_project(generate(rich_spec("sqlite", features)), tmp_path)
     result = run_tests(project_python, project)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+    assert "database: SQLite" in result.stdout
 
 
 @pytest.mark.parametrize("features", [ALL_FEATURES, ["pagination"]], ids=["all", "pagination"])
 def test_the_mongodb_project_passes_its_own_tests_on_a_real_server(
     project_python: Path, tmp_path: Path, mongo_url: str, features: list[str]
 ) -> None:
-    project = write(generate(rich_spec("mongodb", features)), tmp_path)
+    project = write_project(generate(rich_spec("mongodb", features)), tmp_path)
     result = run_tests(project_python, project, MONGODB_URL=mongo_url)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@pytest.mark.parametrize("features", [ALL_FEATURES, []], ids=["all-features", "no-features"])
+def test_the_postgresql_project_passes_its_own_tests_on_a_real_server(
+    project_python: Path, tmp_path: Path, postgres_url: str, features: list[str]
+) -> None:
+    project = write_project(generate(rich_spec("postgresql", features)), tmp_path)
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    result = run_tests(project_python, project, TEST_DATABASE_URL=url)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+    assert "database: postgresql+psycopg (TEST_DATABASE_URL)" in result.stdout
 
 
 DDL = """
@@ -87,7 +73,7 @@ for table in Base.metadata.sorted_tables:
 def test_the_postgresql_project_imports_and_its_ddl_compiles(
     project_python: Path, tmp_path: Path
 ) -> None:
-    project = write(generate(rich_spec("postgresql", ALL_FEATURES)), tmp_path)
+    project = write_project(generate(rich_spec("postgresql", ALL_FEATURES)), tmp_path)
     result = subprocess.run(
         [str(project_python), "-c", DDL], cwd=project, capture_output=True, text=True,
         timeout=120,
@@ -96,7 +82,8 @@ def test_the_postgresql_project_imports_and_its_ddl_compiles(
     ddl = result.stdout
     for table in ("users", "orders", "groups", "order_items", "auth_users"):
         assert f"CREATE TABLE {table} (" in ddl
-    assert '"order" INTEGER' in ddl and '"select" VARCHAR(255)' in ddl  # reserved: quoted
+    assert '"order" BIGINT' in ddl and '"select" VARCHAR(255)' in ddl  # reserved: quoted
+    assert "owner_id INTEGER NOT NULL" in ddl and "REFERENCES auth_users (id)" in ddl
     assert "TIMESTAMP WITH TIME ZONE" in ddl and "UUID" in ddl
     assert "psycopg" in (project / "requirements.txt").read_text()
 

@@ -66,7 +66,7 @@ async def test_a_nextjs_job_writes_route_handlers_and_zod_schemas(
         "app/api/products/item/route.ts",
         "schemas/product.ts",
         "lib/db.ts",
-        "sql/schema.sql",
+        "migrations/001_initial.sql",
         "package.json",
     } <= paths
 

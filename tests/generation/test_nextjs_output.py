@@ -1,6 +1,7 @@
-"""Next.js output: every TypeScript file parses (TypeScript's own parser), JSON is JSON, the
-SQL schema quotes its names. Type-checking with `tsc` comes with the TypeScript toolchain of
-the clients issue; until then the parse is what is checked."""
+"""Next.js output, quickly: every TypeScript file parses (TypeScript's own parser), JSON is
+JSON, the initial migration quotes its names, the Node versions are declared. Installing,
+`tsc`, lint, the project's own vitest suite, `next build` and HTTP calls to `next start` on
+every database are in `test_nextjs_projects.py` (marked `generated_projects`)."""
 
 import json
 import shutil
@@ -70,12 +71,22 @@ def test_every_typescript_file_parses(
         json.loads(files[path])
 
 
-def test_the_sql_schema_quotes_reserved_names() -> None:
-    schema = nextjs("postgresql", ALL_FEATURES)["sql/schema.sql"]
-    assert 'CREATE TABLE IF NOT EXISTS "orders"' in schema
+def test_the_initial_migration_quotes_reserved_names() -> None:
+    schema = nextjs("postgresql", ALL_FEATURES)["migrations/001_initial.sql"]
+    assert 'CREATE TABLE "orders"' in schema
     assert '"order" BIGINT' in schema and '"select" VARCHAR(255)' in schema
-    assert "auth_users" in schema
-    assert "sql/schema.sql" not in nextjs("mongodb", ALL_FEATURES)
+    assert '"owner_id" BIGINT NOT NULL REFERENCES "auth_users" ("id")' in schema
+    mongodb = nextjs("mongodb", ALL_FEATURES)
+    assert "migrations/001_initial.sql" not in mongodb and "scripts/migrate.mjs" not in mongodb
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mongodb"])
+def test_the_project_states_the_node_versions_it_runs_on(database: str) -> None:
+    package = json.loads(nextjs(database, [])["package.json"])
+    assert package["engines"]["node"] == "^20.19.0 || ^22.13.0 || >=24"
+    assert {"test", "lint", "typecheck", "build", "start"} <= set(package["scripts"])
+    # better-sqlite3 13 needs Node 22: on Node 20 its first query crashed the server.
+    assert package["dependencies"].get("better-sqlite3", "12.11.1") == "12.11.1"
 
 
 def test_auth_protects_writes_in_the_route_handlers() -> None:

@@ -1,5 +1,6 @@
 """Generator specs the tests submit: a small one, the largest the contract allows, a rich one."""
 
+from pathlib import Path
 from typing import Any
 
 from schemas.generation_schemas import FullstackCreate
@@ -58,3 +59,15 @@ def rich_spec(database: str, features: list[str]) -> FullstackCreate:
         "framework": "fastapi",
         "database": database,
     })  # fmt: skip
+
+
+def write_project(files: dict[str, str], into: Path, *, keep: tuple[str, ...] = ()) -> Path:
+    """Generated files written under `into`; a file under a `keep` folder that exists already
+    stays as it is (a user regenerating keeps, say, their `migrations/versions/`)."""
+    for path, content in files.items():
+        target = into / path
+        if target.exists() and path.startswith(keep):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content, encoding="utf-8")
+    return into

@@ -44,14 +44,16 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
         "bad": ["x"],
     },
     "integer": {
-        "py": "StrictInt",
+        # 64-bit everywhere: a larger number is a 422, not a database overflow (a 500).
+        "py": "Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]",
         "read": "int",
-        "sa": "Integer",
+        "sa": "BigInteger",
         "ts": "number",
         "zod": "z.number().int()",
         "sample": 7,
         "other": 8,
         "bad": "seven",
+        "huge": 2**63,
     },
     "float": {
         "py": "Annotated[float, Field(allow_inf_nan=False)]",
@@ -88,7 +90,8 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
         "read": "datetime",
         "sa": "UTCDateTime",
         "ts": "string",
-        "zod": "z.string().datetime({ offset: true })",
+        # Next.js stores and returns date-times as UTC ISO strings on every database.
+        "zod": "z.string().datetime({ offset: true }).transform((v) => new Date(v).toISOString())",
         "sample": "2024-01-02T03:04:05Z",
         "other": "2024-02-03T04:05:06Z",
         "bad": "yesterday",
@@ -118,7 +121,8 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
         "read": "UUID",
         "sa": "Uuid",
         "ts": "string",
-        "zod": "z.string().uuid()",
+        # Any 8-4-4-4-12 hex, as Python reads a UUID (zod's uuid() wants an RFC 4122 variant).
+        "zod": "z.guid()",
         "sample": "12345678-1234-5678-1234-567812345678",
         "other": "87654321-4321-8765-4321-876543218765",
         "bad": "not-a-uuid",
@@ -159,13 +163,16 @@ PINNED = {
     "pydantic": "pydantic==2.14.3",
     "pydantic-settings": "pydantic-settings==2.16.3",
     "email-validator": "email-validator==2.4.0",
-    "httpx": "httpx==0.28.1",
+    # Starlette's TestClient runs on httpx2 (with httpx it warns that httpx is deprecated).
+    "httpx2": "httpx2==2.16.2",
     "pytest": "pytest==9.2.0",
     "pyyaml": "PyYAML==6.0.3",
     "pyjwt": "PyJWT==2.15.1",
     "sqlalchemy": "SQLAlchemy==2.1.9",
     "psycopg": "psycopg[binary]==3.3.9",
     "pymongo": "pymongo==4.20.0",
+    "alembic": "alembic==1.20.1",
+    "ruff": "ruff==0.17.6",
 }
 
 
@@ -200,8 +207,10 @@ class ModelView:
     types: set[str] = field(default_factory=set)
 
     def sa_imports(self, features: set[str]) -> list[str]:
-        """SQLAlchemy column types the table uses."""
+        """SQLAlchemy column types the table uses (and `ForeignKey` for its owner)."""
         names = {"Integer"} | {f["sa"].split("(")[0] for f in self.fields}
+        if "auth" in features:
+            names.add("ForeignKey")
         return sorted(names - {"UTCDateTime"})
 
     def uses_utc_datetime(self, features: set[str]) -> bool:
@@ -243,16 +252,17 @@ def _requirements(spec: FullstackCreate) -> list[str]:
         "pydantic",
         "pydantic-settings",
         "email-validator",
-        "httpx",
+        "httpx2",
         "pytest",
         "pyyaml",
+        "ruff",
     ]
     if "auth" in spec.features:
         names.append("pyjwt")
     if spec.database == "mongodb":
         names.append("pymongo")
     else:
-        names.append("sqlalchemy")
+        names += ["sqlalchemy", "alembic"]
         if spec.database == "postgresql":
             names.append("psycopg")
     return sorted(PINNED[name] for name in names)

@@ -1,6 +1,8 @@
-"""Accounts and bearer tokens: `/auth/register`, `/auth/login`, and `require_user` for writes.
+"""Accounts and bearer tokens: `/auth/register`, `/auth/login`, and `CurrentUser` for every
+resource route.
 
-Passwords are hashed with scrypt (the standard library's); tokens are HS256 JWTs that expire.
+Passwords are hashed with scrypt (the standard library's); tokens are HS256 JWTs that expire
+and name an account (`sub`) that must still exist when the token is used.
 """
 
 import base64
@@ -14,11 +16,9 @@ import jwt
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from app.errors import Conflict, Unauthorized
-from pymongo.errors import DuplicateKeyError
-
-from app.db import get_db
-from app.models.auth_user import COLLECTION
+from app.db import Db
+from app.errors import Unauthorized
+from app.repositories.auth_user import AuthUserRepository
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -58,47 +58,60 @@ def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_hex(16))
 
 
+def get_accounts(db: Db) -> AuthUserRepository:
+    return AuthUserRepository(db)
+
+
+Accounts = Annotated[AuthUserRepository, Depends(get_accounts)]
+
+
+def _secret(request: Request) -> str:
+    return request.app.state.settings.jwt_secret.get_secret_value()
+
+
 def _issue(request: Request, user_id: str) -> AccessToken:
-    settings = request.app.state.settings
-    ttl = settings.access_token_ttl_s
+    ttl = request.app.state.settings.access_token_ttl_s
     claims = {"sub": user_id, "exp": datetime.now(UTC) + timedelta(seconds=ttl)}
-    token = jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+    token = jwt.encode(claims, _secret(request), algorithm="HS256")
     return AccessToken(access_token=token, expires_in=ttl)
 
 
-def require_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The signed-in user's id; 401 without a valid, unexpired bearer token."""
+def current_user(
+    request: Request,
+    accounts: Accounts,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Account:
+    """The signed-in account; 401 without a valid, unexpired token naming a live account."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Send Authorization: Bearer <token>")
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, request.app.state.settings.jwt_secret, algorithms=["HS256"],
-            options={"require": ["exp", "sub"]},
+            token, _secret(request), algorithms=["HS256"], options={"require": ["exp", "sub"]}
         )
     except jwt.PyJWTError:
         raise Unauthorized("The token is invalid or expired") from None
-    return str(claims["sub"])
+    account = accounts.get(str(claims["sub"]))
+    if account is None:
+        raise Unauthorized("The token's account does not exist")
+    return Account(id=account.id, email=account.email)
+
+
+CurrentUser = Annotated[Account, Depends(current_user)]
 
 
 @router.post("/register", status_code=201, response_model=Account)
-def register(body: Credentials, db=Depends(get_db)) -> Account:  # noqa: B008
+def register(body: Credentials, accounts: Accounts) -> Account:
     """Create an account."""
-    email = body.email.lower()
-    try:
-        result = db[COLLECTION].insert_one(
-            {"email": email, "password_hash": hash_password(body.password)}
-        )
-    except DuplicateKeyError:
-        raise Conflict("This email is registered already") from None
-    return Account(id=str(result.inserted_id), email=email)
+    account = accounts.create(body.email.lower(), hash_password(body.password))
+    return Account(id=account.id, email=account.email)
 
 
 @router.post("/login", response_model=AccessToken)
-def login(body: Credentials, request: Request, db=Depends(get_db)) -> AccessToken:  # noqa: B008
+def login(body: Credentials, request: Request, accounts: Accounts) -> AccessToken:
     """Exchange email and password for an access token."""
-    doc = db[COLLECTION].find_one({"email": body.email.lower()})
-    user_id, stored = (str(doc["_id"]), doc["password_hash"]) if doc else (None, _DUMMY_HASH)
-    if not verify_password(body.password, stored) or user_id is None:
+    account = accounts.find_by_email(body.email.lower())
+    stored = account.password_hash if account else _DUMMY_HASH
+    if not verify_password(body.password, stored) or account is None:
         raise Unauthorized("Wrong email or password")
-    return _issue(request, user_id)
+    return _issue(request, account.id)

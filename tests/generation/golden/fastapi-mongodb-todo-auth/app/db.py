@@ -1,8 +1,8 @@
 """The MongoDB client; collections are reached through repositories."""
 
-from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pymongo import MongoClient
 from pymongo.database import Database as MongoDatabase
 
@@ -13,6 +13,7 @@ class Database:
         self.db: MongoDatabase = self.client[name]
 
     def create_indexes(self) -> None:
+        """Every collection's indexes (`app.models.INDEXES`); idempotent, run at startup."""
         from app.models import INDEXES
 
         for collection, indexes in INDEXES.items():
@@ -23,5 +24,8 @@ class Database:
         self.client.close()
 
 
-def get_db(request: Request) -> Iterator[MongoDatabase]:
-    yield request.app.state.database.db
+def get_db(request: Request) -> MongoDatabase:
+    return request.app.state.database.db
+
+
+Db = Annotated[MongoDatabase, Depends(get_db)]

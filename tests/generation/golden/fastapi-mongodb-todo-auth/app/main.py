@@ -12,6 +12,7 @@ from app.config import Settings
 from app.db import Database
 from app.middleware.request_id import RequestIdMiddleware
 from app.routers.task import router as task_router
+from app.schemas.common import ErrorBody
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,13 +28,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             database.close()
 
-    app = FastAPI(title=settings.app_name, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=settings.app_name,
+        version="1.0.0",
+        lifespan=lifespan,
+        responses={422: {"model": ErrorBody, "description": "Validation error"}},
+    )
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
             allow_headers=["*"],
         )
     app.include_router(auth_router)

@@ -1,13 +1,16 @@
-"""The SQLAlchemy engine and sessions; tables are declared in `app.models`."""
+"""The SQLAlchemy engine and sessions; tables are declared in `app.models`, built by Alembic."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import DateTime, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Base(DeclarativeBase):
@@ -35,10 +38,16 @@ class Database:
         self.engine = create_engine(url, connect_args=options, pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_tables(self) -> None:
-        import app.models  # noqa: F401  (registers every table on Base.metadata)
+    def migrate(self) -> None:
+        """`alembic upgrade head` on this database (what `migrations/` holds)."""
+        from alembic import command
+        from alembic.config import Config
 
-        Base.metadata.create_all(self.engine)
+        config = Config(str(ROOT / "alembic.ini"))
+        config.set_main_option("script_location", str(ROOT / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -47,3 +56,6 @@ class Database:
 def get_session(request: Request) -> Iterator[Session]:
     with request.app.state.database.sessions() as session:
         yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]

@@ -1,6 +1,8 @@
 // Task: what a client may send, and what it reads back.
 import { z } from "zod";
 
+import type { Table } from "@/lib/db";
+
 export const TaskCreate = z
   .object({
     title: z.string().min(1).max(255),
@@ -22,8 +24,12 @@ export type Task = z.infer<typeof TaskCreate> & {
   id: string;
 };
 
-export const taskTable = {
+export const taskTable: Table = {
   name: "tasks",
-  search: ["title"],
+  search: [],
   booleans: ["done"],
+  timestamps: false,
+  softDelete: false,
+  owned: true,
+  unique: [],
 };

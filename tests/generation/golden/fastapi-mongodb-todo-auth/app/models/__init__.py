@@ -2,8 +2,8 @@
 
 from pymongo import IndexModel
 
-from app.models.task import INDEXES as TASK_INDEXES
 from app.models.auth_user import INDEXES as AUTH_USER_INDEXES
+from app.models.task import INDEXES as TASK_INDEXES
 
 INDEXES: dict[str, list[IndexModel]] = {
     "tasks": TASK_INDEXES,

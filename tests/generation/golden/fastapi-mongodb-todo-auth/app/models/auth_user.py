@@ -1,4 +1,4 @@
-"""The `auth_users` collection: accounts that may write."""
+"""The `auth_users` collection: accounts; each owns the records it creates."""
 
 from pymongo import ASCENDING, IndexModel
 

@@ -3,6 +3,10 @@
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 COLLECTION = "tasks"
-INDEXES = [
-    IndexModel([("deleted_at", ASCENDING), ("_id", DESCENDING)], name="live_newest"),
+# Lists read an owner's live documents newest first.
+INDEXES: list[IndexModel] = [
+    IndexModel(
+        [("owner_id", ASCENDING), ("deleted_at", ASCENDING), ("_id", DESCENDING)],
+        name="owner_live_newest",
+    ),
 ]

@@ -36,6 +36,7 @@ def _storable(values: dict[str, Any]) -> dict[str, Any]:
 
 def _read(doc: dict[str, Any]) -> dict[str, Any]:
     doc["id"] = str(doc.pop("_id"))
+    doc.pop("owner_id", None)
     return doc
 
 
@@ -46,28 +47,34 @@ def _now() -> datetime:
 
 
 class TaskRepository:
-    def __init__(self, db: Database) -> None:
+    """One account's tasks: another's are invisible here."""
+
+    def __init__(self, db: Database, owner_id: str) -> None:
         self.collection = db[COLLECTION]
+        self.owner_id = owner_id
 
-    def _live(self, query: dict[str, Any]) -> dict[str, Any]:
-        return {**query, "deleted_at": None}
+    def _visible(self, query: dict[str, Any]) -> dict[str, Any]:
+        return {**query, "owner_id": self.owner_id, "deleted_at": None}
 
-    def list(self, *, offset: int, limit: int, q: str | None) -> tuple[list[dict[str, Any]], int]:
+    def list(
+        self, *, offset: int, limit: int, q: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
         query: dict[str, Any] = {}
         if q:
             pattern = {"$regex": re.escape(q), "$options": "i"}
             query["$or"] = [{"title": pattern}]
-        query = self._live(query)
+        query = self._visible(query)
         cursor = self.collection.find(query).sort("_id", DESCENDING).skip(offset).limit(limit)
         return [_read(doc) for doc in cursor], self.collection.count_documents(query)
 
     def get(self, item_id: str) -> dict[str, Any] | None:
         oid = _oid(item_id)
-        doc = self.collection.find_one(self._live({"_id": oid})) if oid else None
+        doc = self.collection.find_one(self._visible({"_id": oid})) if oid else None
         return _read(doc) if doc else None
 
     def create(self, values: dict[str, Any]) -> dict[str, Any]:
         doc = _storable(values)
+        doc["owner_id"] = self.owner_id
         doc["deleted_at"] = None
         doc["_id"] = self.collection.insert_one(doc).inserted_id
         return _read(doc)
@@ -80,7 +87,7 @@ class TaskRepository:
         if not changes:
             return self.get(item_id)
         doc = self.collection.find_one_and_update(
-            self._live({"_id": oid}), {"$set": changes}, return_document=ReturnDocument.AFTER
+            self._visible({"_id": oid}), {"$set": changes}, return_document=ReturnDocument.AFTER
         )
         return _read(doc) if doc else None
 
@@ -89,6 +96,6 @@ class TaskRepository:
         if oid is None:
             return False
         result = self.collection.update_one(
-            self._live({"_id": oid}), {"$set": {"deleted_at": _now()}}
+            self._visible({"_id": oid}), {"$set": {"deleted_at": _now()}}
         )
         return result.modified_count == 1

@@ -1,6 +1,6 @@
 """Task: `TaskCreate`, `TaskUpdate`, `TaskRead`."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import (

@@ -13,7 +13,10 @@ class TaskService:
     def __init__(self, repository: TaskRepository) -> None:
         self.repository = repository
 
-    def list(self, *, offset: int, limit: int, q: str | None) -> tuple[list[TaskRead], int]:
+    def list(
+        self, *, offset: int, limit: int, q: str | None = None
+    ) -> tuple[list[TaskRead], int]:
+        """Tasks newest first, and how many match in all."""
         items, total = self.repository.list(offset=offset, limit=limit, q=q)
         return [TaskRead.model_validate(item) for item in items], total
 

@@ -2,4 +2,4 @@
 
 from app.models.task import Task
 
-__all__ = ["Task", ]
+__all__ = ['Task']

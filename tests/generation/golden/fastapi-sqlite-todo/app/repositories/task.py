@@ -14,11 +14,13 @@ class TaskRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def _live(self, statement: Any) -> Any:
+    def _visible(self, statement: Any) -> Any:
         return statement
 
-    def list(self, *, offset: int, limit: int, q: str | None) -> tuple[list[Task], int]:
-        query = self._live(select(Task))
+    def list(
+        self, *, offset: int, limit: int, q: str | None = None
+    ) -> tuple[list[Task], int]:
+        query = self._visible(select(Task))
         total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self.session.scalars(
             query.order_by(Task.id.desc()).offset(offset).limit(limit)
@@ -27,7 +29,7 @@ class TaskRepository:
 
     def get(self, item_id: int) -> Task | None:
         query = select(Task).where(Task.id == item_id)
-        return self.session.scalar(self._live(query))
+        return self.session.scalar(self._visible(query))
 
     def create(self, values: dict[str, Any]) -> Task:
         item = Task(**_storable(values))

@@ -20,5 +20,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class ErrorBody(BaseModel):
+    """Every error: a stable `code` and a human `detail` (validation errors add `errors`)."""
+
     code: str
     detail: str
+
+
+NOT_FOUND = {404: {"model": ErrorBody, "description": "Not found"}}
