@@ -14,6 +14,8 @@ from backend.generation.fullstack.generator import generate
 from schemas.generation_schemas import FullstackCreate
 from tests.support.specs import ALL_FEATURES, rich_spec, write_project
 
+pytestmark = pytest.mark.generated_projects
+
 
 def run_tests(python: Path, project: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

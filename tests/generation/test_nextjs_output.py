@@ -83,7 +83,7 @@ def test_the_initial_migration_quotes_reserved_names() -> None:
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mongodb"])
 def test_the_project_states_the_node_versions_it_runs_on(database: str) -> None:
     package = json.loads(nextjs(database, [])["package.json"])
-    assert package["engines"]["node"] == "^20.19.0 || ^22.13.0 || >=24"
+    assert package["engines"]["node"] == "^20.19.0 || ^22.13.0 || ^24.0.0 || ^26.0.0"
     assert {"test", "lint", "typecheck", "build", "start"} <= set(package["scripts"])
     # better-sqlite3 13 needs Node 22: on Node 20 its first query crashed the server.
     assert package["dependencies"].get("better-sqlite3", "12.11.1") == "12.11.1"

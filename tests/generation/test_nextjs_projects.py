@@ -31,14 +31,37 @@ from pymongo import MongoClient
 
 from backend.generation.fullstack.generator import FIELD_TYPES, generate
 from schemas.generation_schemas import FullstackCreate
+from tests.support.node import node_line, with_node
 from tests.support.servers import free_port, wait_for_port
 from tests.support.specs import ALL_FEATURES, TYPES, rich_spec
 
 pytestmark = [pytest.mark.generated_projects, pytest.mark.timeout(1800)]
 
+
+@dataclass(frozen=True)
+class Variant:
+    database: str
+    kind: str  # "rich": every field type and feature; "minimal": the same models, no feature
+    node: int | None = None  # a Node release line other than the machine's (Debian's 20)
+
+    @property
+    def id(self) -> str:
+        return f"{self.database}-{self.kind}" + (f"-node{self.node}" if self.node else "")
+
+
+# The rich variants (which have `auth`) come first, so the auth-only tests' variants are a
+# prefix of everyone's: pytest then builds each project once, whichever test asks. The other
+# LTS lines the projects declare in `engines` run the sqlite project, whose driver is the
+# one native module (compiled per Node ABI).
+RICH = [Variant(db, "rich") for db in ("sqlite", "postgresql", "mongodb")]
+OTHER_NODES = [Variant("sqlite", "rich", node) for node in (22, 24, 26)]
 VARIANTS = [
-    (db, kind) for db in ("sqlite", "postgresql", "mongodb") for kind in ("rich", "minimal")
+    *RICH,
+    *OTHER_NODES,
+    *(Variant(db, "minimal") for db in ("sqlite", "postgresql", "mongodb")),
 ]
+WITH_AUTH = [*RICH, *OTHER_NODES]
+with_auth = pytest.mark.parametrize("project", WITH_AUTH, ids=lambda v: v.id, indirect=True)
 PASSWORD = "correct horse battery staple"
 JWT_SECRET = secrets.token_hex(32)
 # The rich spec's `User` has one field of every type: what it sends and what it reads back.
@@ -133,24 +156,28 @@ def installed() -> dict[str, Path]:
     return {}
 
 
-@pytest.fixture(scope="module", params=VARIANTS, ids=[f"{db}-{kind}" for db, kind in VARIANTS])
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda v: v.id)
 def project(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     npm_cache: Path,
     installed: dict[str, Path],
 ) -> Iterator[Project]:
-    database, kind = request.param
+    variant: Variant = request.param
+    database, kind = variant.database, variant.kind
     features = ALL_FEATURES if kind == "rich" else []
-    root = tmp_path_factory.mktemp(f"nextjs-{database}-{kind}")
+    root = tmp_path_factory.mktemp(f"nextjs-{variant.id}")
     for path, content in nextjs(database, features).items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(content, encoding="utf-8")
     env = base_env(npm_cache)
+    if variant.node:
+        env = with_node(env, node_line(variant.node))
     name = f"nextjs_{kind}_{uuid.uuid4().hex[:8]}"
     drop = prepare_database(request, database, name, root, env)
     try:
-        yield from serve(database, features, root, env, installed)
+        # Each Node line compiles its own better-sqlite3: it shares no node_modules.
+        yield from serve(database, features, root, env, installed if not variant.node else {})
     finally:
         drop()
 
@@ -283,18 +310,27 @@ def test_lists_search_and_pages(project: Project) -> None:
 
 def test_bad_input_answers_in_the_error_format(project: Project) -> None:
     client, headers = project.client, project.headers()
-    for path in ("/api/users/not-an-id", "/api/users/99999999999999999999", "/api/users/0"):
-        answer = client.get(path, headers=headers)
-        assert answer.status_code == 404, (path, answer.text)
-        assert answer.json()["code"] == "not_found"
+    missing = "0123456789abcdef01234567" if project.database == "mongodb" else "2147483647"
+    answer = client.get(f"/api/users/{missing}", headers=headers)
+    assert answer.status_code == 404 and answer.json()["code"] == "not_found", answer.text
+    for bad in ("not-an-id", "0", "2147483648", "9" * 20, "0" * 23):
+        for method in ("GET", "PATCH", "DELETE"):
+            body = {} if method == "PATCH" else None
+            answer = client.request(method, f"/api/users/{bad}", json=body, headers=headers)
+            assert answer.status_code == 422, (method, bad, answer.text)
+            assert answer.json()["code"] == "validation_error"
     for path in ("/api/nothing-here", "/api/users/1/more"):
         answer = client.get(path, headers=headers)
         assert answer.status_code == 404, (path, answer.text)
         assert set(answer.json()) == {"code", "detail"}
     broken = client.post("/api/users", content=b"{not json", headers=headers)
     assert broken.status_code == 422 and broken.json()["code"] == "validation_error"
-    wrong = client.post("/api/users", json={**SAMPLE, "integer_value": "seven"}, headers=headers)
-    assert wrong.status_code == 422 and wrong.json()["code"] == "validation_error"
+    for integer in ("seven", 2**53, -(2**53), 1.5):
+        body = {**SAMPLE, "integer_value": integer}
+        wrong = client.post("/api/users", json=body, headers=headers)
+        assert wrong.status_code == 422 and wrong.json()["code"] == "validation_error", integer
+    edge = client.post("/api/users", json={**SAMPLE, "integer_value": 2**53 - 1}, headers=headers)
+    assert edge.status_code == 201 and edge.json()["integer_value"] == 2**53 - 1, edge.text
     if "pagination" in project.features:
         for params in ({"page": 10**18}, {"page": 0}, {"limit": 101}):
             answer = client.get("/api/users", params=params, headers=headers)
@@ -302,9 +338,8 @@ def test_bad_input_answers_in_the_error_format(project: Project) -> None:
             assert answer.json()["code"] == "validation_error"
 
 
+@with_auth
 def test_another_accounts_record_is_404(project: Project) -> None:
-    if not project.auth:
-        pytest.skip("no accounts without `auth`")
     client, owner, stranger = project.client, project.headers(), project.headers()
     created = client.post("/api/users", json=SAMPLE, headers=owner).json()
     url = f"/api/users/{created['id']}"
@@ -315,9 +350,8 @@ def test_another_accounts_record_is_404(project: Project) -> None:
     assert client.get(url, headers=owner).json() == created
 
 
+@with_auth
 def test_a_token_must_name_a_live_account(project: Project) -> None:
-    if not project.auth:
-        pytest.skip("no tokens without `auth`")
     client = project.client
     missing = "0123456789abcdef01234567" if project.database == "mongodb" else "999999999"
     forged = hs256({"sub": missing, "exp": int(time.time()) + 600}, JWT_SECRET)
@@ -329,9 +363,8 @@ def test_a_token_must_name_a_live_account(project: Project) -> None:
     assert client.get("/api/users").status_code == 401
 
 
+@with_auth
 def test_an_email_registers_once(project: Project) -> None:
-    if not project.auth:
-        pytest.skip("no accounts without `auth`")
     email = f"once-{uuid.uuid4().hex}@example.com"
     register = {"email": email, "password": PASSWORD}
     assert project.client.post("/api/auth/register", json=register).status_code == 201
@@ -344,9 +377,8 @@ def test_an_email_registers_once(project: Project) -> None:
         assert answer.json()["code"] == "conflict"
 
 
+@with_auth
 def test_next_start_refuses_to_run_without_a_jwt_secret(project: Project) -> None:
-    if not project.auth:
-        pytest.skip("no secret without `auth`")
     next_bin = str(project.root / "node_modules" / ".bin" / "next")
     done = run([next_bin, "start", "--port", str(free_port()), "--hostname", "127.0.0.1"],
                project.root, project.env, 120)  # fmt: skip

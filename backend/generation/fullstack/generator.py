@@ -44,8 +44,9 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
         "bad": ["x"],
     },
     "integer": {
-        # 64-bit everywhere: a larger number is a 422, not a database overflow (a 500).
-        "py": "Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]",
+        # The integers a JSON client reads exactly (±(2^53 - 1)), in both frameworks (Zod 4's
+        # `int()` is that range): a larger number is a 422, never a rounding or an overflow.
+        "py": "Annotated[StrictInt, Field(ge=-(2**53 - 1), le=2**53 - 1)]",
         "read": "int",
         "sa": "BigInteger",
         "ts": "number",
@@ -53,7 +54,7 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
         "sample": 7,
         "other": 8,
         "bad": "seven",
-        "huge": 2**63,
+        "huge": 2**53,
     },
     "float": {
         "py": "Annotated[float, Field(allow_inf_nan=False)]",

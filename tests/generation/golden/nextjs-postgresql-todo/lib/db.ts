@@ -49,8 +49,11 @@ function withoutOwner(values: Values, id: unknown): Row {
 }
 
 const quote = (name: string): string => `"${name}"`;
-/** Ids are positive BIGINTs: anything else names no record. */
-const ID = /^[1-9][0-9]{0,17}$/;
+/** An id is an integer from 1 to 2147483647 (as in Devora's FastAPI projects); the route
+ * answers 422 to anything else. */
+export function isId(id: string): boolean {
+  return /^[1-9][0-9]{0,9}$/.test(id) && Number(id) <= 2147483647;
+}
 
 // BIGINT and COUNT(*) arrive as text: numbers where they are exact. DATE stays the calendar
 // date it is (pg would make it local midnight); TIMESTAMPTZ becomes a UTC ISO string.
@@ -115,7 +118,7 @@ export function store(table: Table): Store {
       return { items: rows.map((row) => toRow(table, row)), total: Number(counted[0]?.total ?? 0) };
     },
     async get(id, owner) {
-      if (!ID.test(id)) return null;
+      if (!isId(id)) return null;
       const params: unknown[] = [];
       return first(await query(`SELECT * FROM ${name} WHERE "id" = ${bind(params, key(id))}${visible(params, owner)}`, params));
     },
@@ -133,7 +136,7 @@ export function store(table: Table): Store {
       return toRow(table, created[0]);
     },
     async update(id, values, owner) {
-      if (!ID.test(id)) return null;
+      if (!isId(id)) return null;
       const changes: Values = { ...values };
       if (table.timestamps) changes.updated_at = now();
       const columns = Object.keys(changes);
@@ -144,7 +147,7 @@ export function store(table: Table): Store {
       return first(await query(`UPDATE ${name} SET ${sets} WHERE ${where} RETURNING *`, params));
     },
     async remove(id, owner) {
-      if (!ID.test(id)) return false;
+      if (!isId(id)) return false;
       const params: unknown[] = [];
       const change = table.softDelete
         ? `UPDATE ${name} SET "deleted_at" = ${bind(params, now())}`

@@ -17,7 +17,7 @@ const SAMPLE_READ = {
   done: true,
   due: "2024-01-02",
 };
-const MISSING = "999999999999999999";
+const MISSING = "2147483647";
 
 describe(PATH, () => {
   it("creates, reads, updates and deletes a record", async () => {
@@ -52,12 +52,17 @@ describe(PATH, () => {
     expect(page.body.meta).toMatchObject({ total: 3, total_pages: 2 });
   });
 
-  it("answers 404 for a missing or malformed id", async () => {
+  it("answers 404 for a missing id and 422 for a malformed one", async () => {
     const token = await signUp();
-    for (const id of [MISSING, "not-an-id", "-1", "1.5"]) {
-      const answer = await call(item.GET, "GET", `${PATH}/${id}`, { token });
-      expect(answer.status).toBe(404);
-      expect(answer.body.code).toBe("not_found");
+    const missing = await call(item.GET, "GET", `${PATH}/${MISSING}`, { token });
+    expect(missing.status).toBe(404);
+    expect(missing.body.code).toBe("not_found");
+    for (const id of ["not-an-id", "-1", "1.5", "0", "2147483648", "9999999999999999999999999999999999999999"]) {
+      for (const method of ["GET", "PATCH", "DELETE"] as const) {
+        const answer = await call(item[method], method, `${PATH}/${id}`, { token, body: method === "PATCH" ? {} : undefined });
+        expect(answer.status).toBe(422);
+        expect(answer.body.code).toBe("validation_error");
+      }
     }
   });
 

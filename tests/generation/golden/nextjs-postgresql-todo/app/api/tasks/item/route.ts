@@ -3,7 +3,7 @@
 // (next.config.mjs), not an `[id]/` folder.
 import { TaskUpdate, taskTable } from "@/schemas/task";
 import { requireUser } from "@/lib/auth";
-import { store } from "@/lib/db";
+import { isId, store } from "@/lib/db";
 import { handle, invalid, methodNotAllowed, notFound } from "@/lib/errors";
 
 const records = store(taskTable);
@@ -11,11 +11,14 @@ const REQUIRED = ["title", "done"];
 const WHAT = "task";
 
 /** The id from the path the client called: a rewrite keeps `request.url` as it was sent
- * (`/api/tasks/<id>`) and does not add its query to it. */
+ * (`/api/tasks/<id>`) and does not add its query to it. A malformed id is a 422;
+ * a well-formed one naming no record a 404. */
 function idOf(request: Request): string {
   const url = new URL(request.url);
   const last = url.pathname.split("/").pop() ?? "";
-  return last === "item" ? (url.searchParams.get("id") ?? "") : last;
+  const id = last === "item" ? (url.searchParams.get("id") ?? "") : last;
+  if (!isId(id)) throw invalid("id: not a valid id");
+  return id;
 }
 
 export async function GET(request: Request): Promise<Response> {
