@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CLIENT := clients/typescript
 
-.PHONY: run test lint format openapi client golden bench chaos system-deps clean clean-data
+.PHONY: run test sandbox lint format openapi client golden bench chaos system-deps clean clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,12 @@ $(DB_VENV)/.installed: requirements-db.txt
 	touch $@
 
 # What the suite needs from Debian: redis-server, Node and npm (the TypeScript client),
-# Chromium (Swagger UI, ReDoc and the client in a real browser) and PostgreSQL (generated
-# projects). Installed only when missing. PostgreSQL's server binaries are not on PATH: its
+# Chromium (Swagger UI, ReDoc and the client in a real browser), PostgreSQL (generated
+# projects) and bubblewrap (the sandbox that runs jobs' code). Installed only when missing.
+# PostgreSQL's server binaries are not on PATH: its
 # pair names a path pattern, which `command -v` finds once the pattern matches a file.
 DEBIAN_TOOLS := redis-server:redis-server node:nodejs npm:npm chromium:chromium \
-	/usr/lib/postgresql/*/bin/initdb:postgresql
+	/usr/lib/postgresql/*/bin/initdb:postgresql bwrap:bubblewrap
 system-deps:
 	@missing="$$(for pair in $(DEBIAN_TOOLS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done)"; \
 	if [ -n "$$missing" ]; then \
@@ -47,7 +48,7 @@ $(CLIENT)/node_modules/.package-lock.json: $(CLIENT)/package-lock.json | system-
 	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
 
 # Starts the local database (data in .data/mongodb), then the API; Ctrl-C stops both.
-run: $(VENV)/.runtime $(DB_VENV)/.installed
+run: $(VENV)/.runtime $(DB_VENV)/.installed sandbox
 	@$(BIN)/python -m backend dev --host $(HOST) --port $(PORT)
 
 clean-data: $(VENV)/.runtime
@@ -55,8 +56,17 @@ clean-data: $(VENV)/.runtime
 
 # Two pytest-xdist workers, one test module each at a time (module fixtures stay together):
 # 10.5 min instead of 14 here. `.venv/bin/pytest tests/…` runs a part serially.
-test: $(VENV)/.dev $(DB_VENV)/.installed system-deps $(CLIENT)/node_modules/.package-lock.json
+test: $(VENV)/.dev $(DB_VENV)/.installed system-deps sandbox $(CLIENT)/node_modules/.package-lock.json
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# The sandbox tool (bubblewrap, from Debian) and its dependency environment, built once per
+# set of pins. Where either cannot be had (no apt, no index), jobs still run, their checks
+# `skipped`; `make test` needs both (bubblewrap comes with system-deps).
+sandbox: $(VENV)/.runtime
+	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } || \
+		echo "bubblewrap is not installed: jobs' checks will be skipped"
+	@$(BIN)/python -m backend sandbox-env >/dev/null || echo "jobs' checks will be skipped"
 
 lint: $(VENV)/.dev $(CLIENT)/node_modules/.package-lock.json
 	cd $(CLIENT) && npm run -s typecheck

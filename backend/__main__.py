@@ -1,4 +1,5 @@
-"""Command line: `python -m backend dev | worker | clean-data | export-openapi | create-admin`."""
+"""Command line: `python -m backend dev | worker | sandbox-env | clean-data | export-openapi |
+create-admin`."""
 
 import argparse
 import asyncio
@@ -76,6 +77,27 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sandbox_env(args: argparse.Namespace) -> int:
+    import os
+
+    from backend.generation.sandbox.environments import (
+        KINDS,
+        EnvironmentUnavailable,
+        environment,
+        home_of,
+    )
+
+    # Only SANDBOX_HOME matters here: no database or secret is needed to build these.
+    home, failed = home_of(os.environ.get("SANDBOX_HOME", "")), 0
+    for kind in KINDS:
+        try:
+            print(environment(kind, home))
+        except EnvironmentUnavailable as exc:
+            print(f"the {kind} sandbox environment could not be built: {exc}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
 def _dev(args: argparse.Namespace) -> int:
     from backend import dev
 
@@ -100,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     worker = commands.add_parser("worker", help="run generation jobs from the Redis queue")
     worker.add_argument("--concurrency", type=int, default=None, help="jobs at once")
     worker.set_defaults(run=_worker)
+    sandbox = commands.add_parser(
+        "sandbox-env", help="build the sandbox's dependency environment (workers do at start)"
+    )
+    sandbox.set_defaults(run=_sandbox_env)
     clean = commands.add_parser("clean-data", help="delete the local database's data")
     clean.add_argument("--data-dir", default=".data")
     clean.set_defaults(run=_clean_data)

@@ -188,6 +188,20 @@ class Settings(BaseSettings):
     agent_max_seconds: float = Field(default=600, gt=0, le=7200)
     agent_context_messages: int = Field(default=20, ge=0, le=200)
 
+    # The sandbox that runs a job's code (backend/generation/sandbox/): Debian's bubblewrap.
+    # "" turns it off; then, as where the tool is missing, checks are skipped
+    # (`sandbox_unavailable`), never reported as passed. Limits are per run; SANDBOX_HOME holds
+    # the read-only dependency environments, built once per set of pins.
+    sandbox_command: str = "bwrap"
+    sandbox_home: str = ""  # "" → <temp dir>/devora-sandbox
+    sandbox_concurrency: int = Field(default=2, ge=1, le=64)
+    sandbox_timeout_s: float = Field(default=180, gt=0, le=3600)
+    sandbox_cpu_s: int = Field(default=300, ge=1, le=36_000)
+    sandbox_memory_mb: int = Field(default=2048, ge=64, le=1024 * 1024)
+    sandbox_processes: int = Field(default=256, ge=8, le=100_000)
+    sandbox_disk_mb: int = Field(default=512, ge=16, le=1024 * 1024)
+    sandbox_output_bytes: int = Field(default=8 * MIB, ge=1024, le=1024 * MIB)
+
     # The in-process cache (no Redis) holds at most this many bytes; no cache stores a single
     # value bigger than CACHE_MAX_VALUE_BYTES (it is served from the source every time).
     cache_memory_max_bytes: int = Field(default=64 * MIB, ge=MIB)

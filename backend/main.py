@@ -130,7 +130,9 @@ def start_job_services(
     lifecycle = services.generation.lifecycle
     tasks = [asyncio.create_task(keep_queue_depth(lifecycle.jobs, resources.metrics, prepared))]
     if queue.is_in_process:
-        queue.serve(JobRunner(lifecycle, executors(settings), queue, settings))
+        runner = JobRunner(lifecycle, executors(settings), queue, settings)
+        runner.verifier.prepare()
+        queue.serve(runner)
 
         async def run_jobs() -> None:
             await prepared

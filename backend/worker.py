@@ -68,7 +68,9 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> None
     lifecycle = build_generation(resources).lifecycle
     queue = resources.queue
     queue.broker.is_worker_process = True
-    queue.serve(JobRunner(lifecycle, executors(settings), queue, settings))
+    runner = JobRunner(lifecycle, executors(settings), queue, settings)
+    runner.verifier.prepare()  # the sandbox's dependencies, built while the worker listens
+    queue.serve(runner)
     receiver = Receiver(
         queue.broker,
         max_async_tasks=concurrency or settings.worker_concurrency,

@@ -215,9 +215,37 @@ class ResultFile(BaseModel):
     action: ChangeAction
 
 
+class Check(BaseModel):
+    """One test of a verification run (a `check` event)."""
+
+    name: str
+    status: Literal["passed", "failed", "error"]
+    duration_ms: int
+
+
+class Checks(BaseModel):
+    """What ran the job's code in the sandbox (a `checks` event, and `result.checks`)."""
+
+    status: Literal["passed", "failed", "skipped"]
+    reason: str | None = Field(
+        description="Why the run was skipped (sandbox_unavailable, environment_unavailable, "
+        "needs_database_server, canceled) or cut short (timeout, "
+        "output_limit); null otherwise"
+    )
+    command: str | None
+    passed: int
+    failed: int
+    errors: int
+    duration_ms: int
+    output_tail: str = Field(description="The run's last output, at most 4,000 characters")
+
+
 class JobResult(BaseModel):
     summary: str
     files: list[ResultFile]
+    checks: Checks | None = Field(
+        default=None, description="The job's code as run in the sandbox; null when not run"
+    )
 
 
 class JobRead(BaseModel):

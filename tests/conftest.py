@@ -76,6 +76,9 @@ def make_settings(
             "jwt_secret": TEST_JWT_SECRET,
             "log_level": "warning",
             "frontend_origins": ["http://localhost:5173"],
+            # Off unless a suite is about it (tests/generation/test_verified_jobs.py): a
+            # verified fullstack job runs its project's tests, seconds each.
+            "sandbox_command": "",
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

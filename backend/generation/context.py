@@ -12,8 +12,11 @@ from backend.generation.lifecycle import Lifecycle
 from backend.generation.models import Change, Job
 from backend.generation.outcome import JobCanceled, Output
 from backend.generation.repository import JobRepository
+from backend.generation.sandbox.checks import MAX_CHECK_EVENTS, skipped
+from backend.generation.sandbox.verify import Plan, Verifier
 from backend.repositories.messages import Message, MessageRepository
 from backend.repositories.projects import Project, ProjectRepository
+from schemas.generation_schemas import Check, Checks
 
 T = TypeVar("T")
 
@@ -29,6 +32,7 @@ class JobContext:
         jobs: JobRepository,
         projects: ProjectRepository,
         messages: MessageRepository,
+        verifier: Verifier,
     ) -> None:
         self.job = job
         self.cancel = cancel
@@ -37,6 +41,7 @@ class JobContext:
         self._jobs = jobs
         self._projects = projects
         self._messages = messages
+        self._verifier = verifier
         self._paths: set[str] | None = None
 
     async def offload(self, work: Callable[..., T], *args: Any) -> T:
@@ -86,6 +91,24 @@ class JobContext:
         await self._emit(
             "file", {"path": path, "language": language, "size": size, "action": action}
         )
+
+    async def verify(self, files: dict[str, str], plan: Plan) -> tuple[Checks, list[Check]]:
+        """Run the files' checks in the sandbox: a `check` event per test (the first
+        MAX_CHECK_EVENTS), then `checks` with the totals. A cancel kills the run."""
+        checks, tests = await self._verifier.run(files, plan, self.cancel)
+        self.check()
+        for test in tests[:MAX_CHECK_EVENTS]:
+            await self._emit("check", test.model_dump())
+        await self._emit("checks", checks.model_dump())
+        return checks, tests
+
+    async def can_verify(self) -> bool:
+        """Whether this process's sandbox can run anything (on, installed, usable)."""
+        return await self._verifier.sandbox.available()
+
+    @staticmethod
+    def unavailable_checks() -> Checks:
+        return skipped("sandbox_unavailable")
 
     async def project(self) -> Project | None:
         """The project the job works on, as it is now (None for a job that creates one)."""

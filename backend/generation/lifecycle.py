@@ -185,7 +185,8 @@ class Lifecycle:
             }
             for c in changes
         ]
-        result = {"summary": output.summary, "files": result_files}
+        checks = output.checks.model_dump() if output.checks else None
+        result = {"summary": output.summary, "files": result_files, "checks": checks}
         return {"project_id": project_id, "result": result}
 
     async def _create_project(

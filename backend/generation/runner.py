@@ -26,6 +26,7 @@ from backend.generation.lifecycle import Lifecycle
 from backend.generation.models import Job
 from backend.generation.outcome import JobCanceled, JobFailure
 from backend.generation.reaper import send_or_mark
+from backend.generation.sandbox.verify import Verifier
 from backend.jobs import JobQueue
 
 log = structlog.get_logger("devora.runner")
@@ -49,6 +50,7 @@ class JobRunner:
         self.executors = executors
         self.queue = queue
         self.settings = settings
+        self.verifier = Verifier(settings)  # one sandbox (and its run slots) per process
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active: set[asyncio.Task[Any]] = set()
         self.putting_back: set[asyncio.Task[None]] = set()
@@ -166,6 +168,7 @@ class JobRunner:
             jobs=lifecycle.jobs,
             projects=lifecycle.projects,
             messages=lifecycle.messages,
+            verifier=self.verifier,
         )
 
     async def _beat(

@@ -191,7 +191,8 @@ class Worker:
             cwd=ROOT,
             env={**os.environ, "MONGODB_URL": url, "MONGODB_DB": settings.mongodb_db,
                  "REDIS_URL": redis, "LOG_LEVEL": "warning", "JOB_HEARTBEAT_S": "0.2",
-                 "JOB_STALE_AFTER_S": "1.5", "JOB_REAPER_INTERVAL_S": "0.3", **env},
+                 "JOB_STALE_AFTER_S": "1.5", "JOB_REAPER_INTERVAL_S": "0.3",
+                 "SANDBOX_COMMAND": "", **env},
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

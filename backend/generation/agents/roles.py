@@ -8,7 +8,15 @@ PROMPTS = Path(__file__).parent / "prompts"
 # anything under `docs/`.
 PLAN_FILES = frozenset({"openapi.yaml", "openapi.json"})
 PLAN_DIR = "docs/"
-ALL_TOOLS = ("list_files", "read_file", "write_file", "edit_file", "delete_file", "finish")
+ALL_TOOLS = (
+    "list_files",
+    "read_file",
+    "write_file",
+    "edit_file",
+    "delete_file",
+    "run_tests",
+    "finish",
+)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ integrations only as names from the finish tool's fixed list.
 """
 
 import asyncio
+import inspect
 import json
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from backend.generation.agents.roles import ARCHITECT, DEVELOPER, INTEGRATIONS, 
 from backend.generation.agents.tools import TOOLS
 from backend.generation.agents.tools.base import ToolContext
 from backend.generation.agents.untrusted import fenced
+from backend.generation.agents.verification import Verification
 from backend.generation.agents.workspace import ToolError, Workspace
 from backend.generation.context import JobContext
 from backend.generation.models import Job
@@ -61,16 +63,22 @@ class Squad:
     async def run(self, job: Job, context: JobContext, start: dict[str, str], brief: str) -> Output:
         workspace = Workspace(start, LIMITS)
         budget = Budget(self.settings, job.request.get("plan", "free"))
+        verification = Verification(context, workspace, await context.can_verify())
         plan = await self._role(ARCHITECT, job, context, workspace, budget, brief, 5)
+        verification.command = plan.test_command
         designed = fenced("The architect's summary of the plan", plan.finished or "")
-        with_plan = f"{brief}\n\n{designed}"
-        built = await self._role(DEVELOPER, job, context, workspace, budget, with_plan, 40)
+        command = plan.test_command or "python -m pytest"
+        with_plan = f"{brief}\n\n{designed}\n\nrun_tests runs: {command}"
+        built = await self._role(
+            DEVELOPER, job, context, workspace, budget, with_plan, 40, verification
+        )
         summary = built.finished or ""
         if plan.integrations:
             wanted = fenced("The integrations to add", ", ".join(plan.integrations))
             added = await self._role(
-                INTEGRATIONS, job, context, workspace, budget, f"{with_plan}\n\n{wanted}", 75
-            )
+                INTEGRATIONS, job, context, workspace, budget, f"{with_plan}\n\n{wanted}", 75,
+                verification,
+            )  # fmt: skip
             summary = f"{summary}\n\n{added.finished}"
         await context.stage(workspace.changes(), _languages(workspace), announce=False)
         return Output(
@@ -78,6 +86,7 @@ class Squad:
             summary=summary.strip(),
             project_name=_name_from(job.request["prompt"]),
             prompt=job.request["prompt"],
+            checks=verification.final(),
         )
 
     async def _role(
@@ -89,9 +98,11 @@ class Squad:
         budget: Budget,
         brief: str,
         progress: int,
+        verification: Verification | None = None,
     ) -> ToolContext:
         await context.progress(progress, role.stage)
-        tools = ToolContext(workspace, writable=role.may_write)
+        tests = verification if "run_tests" in role.tools else None
+        tools = ToolContext(workspace, writable=role.may_write, verification=tests)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": role.system_prompt()},
             {"role": "user", "content": brief},
@@ -109,7 +120,7 @@ class Squad:
                 continue
             for call in turn.tool_calls:
                 before = dict(workspace.files)
-                result, failed = _run_tool(role, tools, call.name, call.arguments)
+                result, failed = await _run_tool(role, tools, call.name, call.arguments)
                 errors += failed
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
                 for path in _touched(before, workspace.files):
@@ -175,14 +186,15 @@ class Squad:
         return turn
 
 
-def _run_tool(role: Role, tools: ToolContext, name: str, arguments: str) -> tuple[str, int]:
+async def _run_tool(role: Role, tools: ToolContext, name: str, arguments: str) -> tuple[str, int]:
     """(what the model is told, 1 if it was an error)."""
     if name not in role.tools:
         return f"error: no tool named {name!r} for the {role.name}", 1
     tool = TOOLS[name]
     try:
         args = tool.args.model_validate(json.loads(arguments or "{}"))
-        return tool.run(tools, args), 0
+        result = tool.run(tools, args)
+        return (await result if inspect.isawaitable(result) else result), 0
     except (json.JSONDecodeError, ValidationError) as exc:
         return f"error: the arguments are not valid for {name}: {str(exc)[:500]}", 1
     except ToolError as exc:

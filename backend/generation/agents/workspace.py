@@ -22,6 +22,7 @@ class Workspace:
         self.original = dict(files)
         self.files = dict(files)
         self.limits = limits
+        self.version = 0  # one more at every change: what a test run saw
 
     @staticmethod
     def check_path(path: str) -> str:
@@ -46,6 +47,7 @@ class Workspace:
         if total > self.limits.max_total_bytes:
             raise ToolError("the project's files would exceed 8 MiB in all")
         self.files[path] = content
+        self.version += 1
         return size
 
     def edit(self, path: str, old: str, new: str) -> int:
@@ -59,6 +61,7 @@ class Workspace:
     def delete(self, path: str) -> None:
         self.read(path)
         del self.files[path]
+        self.version += 1
 
     def total_bytes(self) -> int:
         return sum(len(content.encode()) for content in self.files.values())

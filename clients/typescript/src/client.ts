@@ -81,6 +81,10 @@ export interface JobEventData {
   progress: { progress: number; stage: string };
   message: { text: string };
   file: { path: string; language: string; size: number; action: "created" | "updated" | "deleted" };
+  /** One test of a sandbox run over the job's code. */
+  check: { name: string; status: "passed" | "failed" | "error"; duration_ms: number };
+  /** A sandbox run's totals (also `result.checks` of the Job). */
+  checks: components["schemas"]["Checks"];
   done: Job;
   error: { code: string; message: string };
   canceled: { [field: string]: unknown };

@@ -1314,6 +1314,37 @@ export interface components {
             /** Url */
             url: string;
         };
+        /**
+         * Checks
+         * @description What ran the job's code in the sandbox (a `checks` event, and `result.checks`).
+         */
+        Checks: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "passed" | "failed" | "skipped";
+            /**
+             * Reason
+             * @description Why the run was skipped (sandbox_unavailable, environment_unavailable, needs_database_server, canceled) or cut short (timeout, output_limit); null otherwise
+             */
+            reason: string | null;
+            /** Command */
+            command: string | null;
+            /** Passed */
+            passed: number;
+            /** Failed */
+            failed: number;
+            /** Errors */
+            errors: number;
+            /** Duration Ms */
+            duration_ms: number;
+            /**
+             * Output Tail
+             * @description The run's last output, at most 4,000 characters
+             */
+            output_tail: string;
+        };
         /** CustomerBatch */
         CustomerBatch: {
             /** Data */
@@ -1540,6 +1571,8 @@ export interface components {
             summary: string;
             /** Files */
             files: components["schemas"]["ResultFile"][];
+            /** @description The job's code as run in the sandbox; null when not run */
+            checks?: components["schemas"]["Checks"] | null;
         };
         /**
          * LoginRequest

@@ -1,12 +1,16 @@
 """What every tool shares: its argument model (whose JSON schema the model sees) and the
 context it acts on."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from backend.generation.agents.workspace import ToolError, Workspace
+
+if TYPE_CHECKING:
+    from backend.generation.agents.verification import Verification
 
 
 class Args(BaseModel):
@@ -18,8 +22,11 @@ class ToolContext:
     workspace: Workspace
     # Paths this role may change (None: any); the architect edits the plan, not the code.
     writable: Callable[[str], bool] | None = None
+    # Test runs and the rule on finishing (roles with `run_tests`; None for the architect).
+    verification: "Verification | None" = None
     finished: str | None = None
     integrations: list[str] = field(default_factory=list)
+    test_command: str | None = None
 
     def may_write(self, path: str) -> None:
         self.workspace.check_path(path)
@@ -35,7 +42,7 @@ class Tool:
     name: str
     description: str
     args: type[Args]
-    run: Callable[[ToolContext, Args], str]
+    run: Callable[[ToolContext, Args], str | Awaitable[str]]
 
     def schema(self) -> dict[str, object]:
         """The OpenAI function-tool declaration."""

@@ -4,11 +4,13 @@ The architect may add `integrations`, names from a fixed list (the ones the inte
 specialist knows how to add): it runs only when that list is not empty. A closed list keeps
 the architect from passing free text to it as instructions."""
 
+import shlex
 from typing import Literal, cast
 
 from pydantic import Field, field_validator
 
 from backend.generation.agents.tools.base import Args, Tool, ToolContext
+from backend.generation.agents.workspace import ToolError
 
 Integration = Literal["stripe", "oauth", "email", "object_storage", "chat_webhooks"]
 
@@ -22,6 +24,26 @@ class FinishArgs(Args):
         "payments, OAuth sign-in, email, S3-compatible object storage, chat webhooks).",
     )
 
+    test_command: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Architect only: the command that runs the project's tests in its root "
+        "(default: python -m pytest).",
+    )
+
+    @field_validator("test_command")
+    @classmethod
+    def _one_command(cls, command: str | None) -> str | None:
+        if command is not None:
+            try:
+                words = shlex.split(command)
+            except ValueError as exc:
+                raise ValueError(f"not a command line: {exc}") from None
+            if not words:
+                raise ValueError("empty command")
+        return command
+
     @field_validator("integrations")
     @classmethod
     def _once_each(cls, integrations: list[Integration]) -> list[Integration]:
@@ -30,8 +52,11 @@ class FinishArgs(Args):
 
 def finish(context: ToolContext, args: Args) -> str:
     call = cast(FinishArgs, args)
+    if context.verification is not None and (refused := context.verification.refusal()):
+        raise ToolError(f"not finished: {refused}")
     context.finished = call.summary
     context.integrations = list(call.integrations)
+    context.test_command = call.test_command
     return "done"
 
 
