@@ -2,6 +2,7 @@
 ends, what ran is on the job and in its events, and agents cannot call failing code done."""
 
 import asyncio
+import os
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -38,9 +39,28 @@ async def until(check: Callable[[], object], timeout: float = 30) -> None:
         await asyncio.sleep(0.02)
 
 
-def sandbox_processes() -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if "bwrap --unshare-all" in line]
+def sandboxes_under(ancestor: int) -> set[int]:
+    """The bubblewrap processes descended from `ancestor` (other test processes may be
+    running sandboxes of their own at the same time)."""
+    listing = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+    parent, bwrap = {}, set()
+    for line in listing.stdout.splitlines()[1:]:
+        pid, ppid, args = line.split(None, 2)
+        parent[int(pid)] = int(ppid)
+        if "bwrap --unshare-all" in args:
+            bwrap.add(int(pid))
+    found = set()
+    for pid in bwrap:
+        walk = pid
+        while walk in parent and walk != ancestor:
+            walk = parent[walk]
+        if walk == ancestor:
+            found.add(pid)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if os.path.exists(f"/proc/{pid}")}
 
 
 async def test_a_fullstack_job_runs_its_projects_tests_and_reports_each(
@@ -121,14 +141,14 @@ async def test_a_cancel_during_verification_kills_the_sandbox(client: httpx.Asyn
     _, alice = await signed_up(client)
     job_id = (await submit(client, alice, RICH)).json()["id"]
     await wait_for_stage(client, alice, job_id, "verifying")
-    await until(sandbox_processes)
+    await until(lambda: sandboxes_under(os.getpid()))
+    running = sandboxes_under(os.getpid())
     asked = time.monotonic()
     assert (await client.post(f"{JOBS}/{job_id}/cancel", headers=alice)).status_code == 200
     job = await finished(client, alice, job_id)
     assert job["status"] == "canceled" and time.monotonic() - asked < 8
     assert job["project_id"] is None
-    await asyncio.sleep(0.5)
-    assert sandbox_processes() == []
+    await until(lambda: not alive(running), timeout=5)
 
 
 async def wait_for_stage(
@@ -161,10 +181,10 @@ async def test_a_worker_killed_mid_verification_has_its_job_retried(
     job_id = (await submit(client, alice, RICH)).json()["id"]
     first = workers(settings, SANDBOX_COMMAND="bwrap")
     await wait_for_stage(client, alice, job_id, "verifying")
-    await until(sandbox_processes)
+    await until(lambda: sandboxes_under(first.process.pid))
+    running = sandboxes_under(first.process.pid)
     first.kill()
-    await asyncio.sleep(1)
-    assert sandbox_processes() == []  # it died with its worker (--die-with-parent)
+    await until(lambda: not alive(running), timeout=5)  # they die with it (--die-with-parent)
     workers(settings, SANDBOX_COMMAND="bwrap")
     deadline = time.monotonic() + 180
     while (job := (await client.get(f"{JOBS}/{job_id}", headers=alice)).json())["status"] in (
