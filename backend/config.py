@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Self
@@ -64,6 +65,11 @@ class ModelEntry(BaseModel):
     provider: str = "openai"
     kinds: list[str] = ["agentic"]
     plans: list[str] = ["free", "pro", "team"]
+    # Tokens a request and its answer may hold together (the provider's limit).
+    context_window: int = Field(default=128_000, ge=1024)
+    # What the provider charges, in US dollars per million tokens.
+    input_usd_per_million: Decimal = Field(default=Decimal(0), ge=0, le=10_000)
+    output_usd_per_million: Decimal = Field(default=Decimal(0), ge=0, le=10_000)
 
 
 class Settings(BaseSettings):
@@ -172,6 +178,9 @@ class Settings(BaseSettings):
     job_streams_per_job: int = Field(default=5, ge=1, le=1000)
     job_streams_per_user: int = Field(default=20, ge=1, le=10_000)
     job_stream_max_s: float = Field(default=600, gt=0, le=24 * 3600)
+    # A job's events and file changes are deleted this long after it ended (a TTL index);
+    # the job itself stays. Its event replay, changes and revert end with them (410).
+    job_data_retention_days: int = Field(default=30, ge=1, le=3650)
 
     llm_base_url: str = "https://openrouter.ai/api/v1"
     llm_api_key: SecretStr | None = None
@@ -187,6 +196,22 @@ class Settings(BaseSettings):
     agent_max_output_tokens_team: int = Field(default=400_000, ge=1)
     agent_max_seconds: float = Field(default=600, gt=0, le=7200)
     agent_context_messages: int = Field(default=20, ge=0, le=200)
+    # Each model call's prompt, in tokens, per plan (never more than the model's window less
+    # the answer's room); older tool results are evicted first. A tool result holds at most
+    # AGENT_TOOL_RESULT_MAX_CHARS characters (read_file reads a large file in parts).
+    agent_context_tokens_free: int = Field(default=32_000, ge=2000)
+    agent_context_tokens_pro: int = Field(default=64_000, ge=2000)
+    agent_context_tokens_team: int = Field(default=128_000, ge=2000)
+    agent_tool_result_max_chars: int = Field(default=20_000, ge=1000, le=1_000_000)
+    # Spend per plan: model tokens (prompt + completion) a month, and US dollars a job (at the
+    # catalogue's prices). A call that could pass either is not made: the job fails
+    # `budget_exceeded`; with the month's tokens spent, admission answers 402.
+    agent_monthly_tokens_free: int = Field(default=2_000_000, ge=1)
+    agent_monthly_tokens_pro: int = Field(default=20_000_000, ge=1)
+    agent_monthly_tokens_team: int = Field(default=100_000_000, ge=1)
+    agent_job_cost_cap_usd_free: Decimal = Field(default=Decimal("0.50"), ge=0)
+    agent_job_cost_cap_usd_pro: Decimal = Field(default=Decimal("5"), ge=0)
+    agent_job_cost_cap_usd_team: Decimal = Field(default=Decimal("20"), ge=0)
 
     # The sandbox that runs a job's code (backend/generation/sandbox/): Debian's bubblewrap.
     # "" turns it off; then, as where the tool is missing, checks are skipped

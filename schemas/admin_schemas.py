@@ -13,6 +13,8 @@ from schemas.user_schemas import UserRead
 class AdminUserRead(UserRead):
     project_count: int
     generation_count: int
+    month_tokens: int = Field(description="Model tokens spent this calendar month (UTC)")
+    month_cost: str = Field(description="This month's model spend, US dollars (decimal string)")
     stripe_customer_id: str | None
 
 
@@ -26,6 +28,11 @@ class AdminUserUpdate(Strict):
 class DayCount(BaseModel):
     date: date
     count: int
+
+
+class DayAmount(BaseModel):
+    date: date
+    usd: str = Field(description="US dollars, a decimal string")
 
 
 class UserTotals(BaseModel):
@@ -61,6 +68,8 @@ class Series(BaseModel):
     signups: list[DayCount]
     generations: list[DayCount]
     failed_generations: list[DayCount]
+    tokens: list[DayCount] = Field(description="Model tokens of the jobs created each day")
+    cost: list[DayAmount] = Field(description="Model spend of the jobs created each day")
 
 
 class StatsRead(BaseModel):

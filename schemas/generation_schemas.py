@@ -206,6 +206,9 @@ class JobError(BaseModel):
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost: str = Field(
+        default="0", description="US dollars, a decimal string, at the model catalogue's prices"
+    )
 
 
 class ResultFile(BaseModel):
@@ -283,6 +286,9 @@ class ModelInfo(BaseModel):
     provider: str
     kinds: list[JobKind]
     plans: list[str]
+    context_window: int
+    input_usd_per_million: str = Field(description="Decimal string")
+    output_usd_per_million: str = Field(description="Decimal string")
 
 
 class ModelCatalogue(BaseModel):
@@ -305,3 +311,7 @@ class UsageRead(BaseModel):
     active_jobs: int
     max_active_jobs: int
     tokens: TokenTotals
+    cost: str = Field(description="This month's model spend, US dollars as a decimal string")
+    token_budget: int = Field(description="Model tokens (prompt + completion) a month")
+    tokens_remaining: int = Field(description="Of the budget, less what calls in flight hold")
+    job_cost_cap: str = Field(description="The most one job may spend, US dollars")

@@ -12,6 +12,7 @@ from api_v2.routing import DocumentedRoute, problems
 from backend.errors import IdempotencyKeyReused, NotFound, ServiceUnavailable, Unauthorized
 from backend.generation.errors import (
     GenerationUnavailable,
+    JobDataExpired,
     JobFinished,
     JobNotSucceeded,
     JobReverted,
@@ -177,7 +178,7 @@ async def cancel_job(
 @router.get(
     "/jobs/{job_id}/changes",
     response_model=ChangeList,
-    responses=problems(NotFound),
+    responses=problems(NotFound, JobDataExpired),
     dependencies=[DEFAULT_LIMIT],
 )
 async def list_job_changes(
@@ -190,7 +191,7 @@ async def list_job_changes(
 @router.post(
     "/jobs/{job_id}/revert",
     response_model=JobRead,
-    responses=problems(NotFound, RevertConflict, JobNotSucceeded, JobReverted),
+    responses=problems(NotFound, RevertConflict, JobNotSucceeded, JobReverted, JobDataExpired),
     dependencies=[DEFAULT_LIMIT],
 )
 async def revert_job(

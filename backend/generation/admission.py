@@ -7,7 +7,6 @@ its project, the job, its key and its first event change together or not at all.
 import asyncio
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -30,6 +29,7 @@ from backend.generation.errors import (
 )
 from backend.generation.lifecycle import Lifecycle
 from backend.generation.models import Job
+from backend.generation.periods import period_of
 from backend.generation.repository import JobRepository
 from backend.jobs import JobQueue, QueueUnavailable
 from backend.metrics import Metrics
@@ -48,17 +48,6 @@ KEY_WAIT_ROUNDS, KEY_WAIT_S = 50, 0.05
 
 class _KeyTaken(Exception):
     """Another request stored this Idempotency-Key first."""
-
-
-def period_of(moment: datetime) -> str:
-    return f"{moment.year:04d}-{moment.month:02d}"
-
-
-def period_bounds(period: str) -> tuple[datetime, datetime]:
-    year, month = (int(part) for part in period.split("-"))
-    start = datetime(year, month, 1, tzinfo=UTC)
-    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-    return start, end
 
 
 def plan_limits(settings: Settings, plan: str) -> tuple[int, int]:
@@ -191,6 +180,14 @@ class Admission:
             raise ModelNotAllowed(f"{model} is not part of the {user.plan} plan")
         if body.project_id is not None and not await self.projects.exists(user.id, body.project_id):
             raise NotFound("No such project")
+        counters = await self.usage.get(user.id)
+        monthly = int(getattr(self.settings, f"agent_monthly_tokens_{user.plan}"))
+        this_month = counters is not None and counters.period == period_of(utcnow())
+        if this_month and counters is not None and counters.budget_tokens >= monthly:
+            raise QuotaExceeded(
+                f"Your plan's {monthly:,} model tokens this month are used up",
+                extensions={"budget": "tokens"},
+            )
         request = {
             "prompt": body.prompt,
             "project_id": body.project_id,
@@ -218,7 +215,10 @@ class Admission:
         if not await self.usage.reserve(user.id, period, quota, max_active, session):
             counters = await self.usage.get(user.id, session)
             if counters is not None and counters.used >= quota:
-                raise QuotaExceeded(f"Your plan allows {quota} generations a month")
+                raise QuotaExceeded(
+                    f"Your plan allows {quota} generations a month",
+                    extensions={"budget": "generations"},
+                )
             raise TooManyActiveJobs(f"Your plan allows {max_active} active jobs at once")
         if creates_project:
             cap = self.caps.projects[user.plan]

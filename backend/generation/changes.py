@@ -4,7 +4,12 @@ transaction)."""
 from backend.cache import Cache
 from backend.db import Mongo
 from backend.errors import NotFound
-from backend.generation.errors import JobNotSucceeded, JobReverted, RevertConflict
+from backend.generation.errors import (
+    JobDataExpired,
+    JobNotSucceeded,
+    JobReverted,
+    RevertConflict,
+)
 from backend.generation.files import apply_changes, change_views
 from backend.generation.models import Job
 from backend.generation.repository import JobRepository
@@ -28,6 +33,7 @@ class Changes:
 
     async def of(self, job: Job) -> ChangeList:
         """What the job changed, or would change while it has not landed, with diffs."""
+        _still_kept(job)
         changes = await self.jobs.staged_changes(job.id)
         if job.status != "succeeded" and job.project_id is not None:
             project = await self.projects.get(job.owner_id, job.project_id)
@@ -43,6 +49,7 @@ class Changes:
             raise JobNotSucceeded(f"The job is {job.status}")
         if job.reverted_at is not None:
             raise JobReverted("The job was reverted already")
+        _still_kept(job)
         owner_id, project_id = job.owner_id, job.project_id
 
         async def undo(session: Session) -> None:
@@ -70,3 +77,10 @@ class Changes:
 
         await self.mongo.transaction(undo)
         await self.cache.invalidate(owner_scope(owner_id), project_scope(project_id))
+
+
+def _still_kept(job: Job) -> None:
+    """Past its retention a job's changes are gone (or about to be: the TTL sweep runs once
+    a minute), so nothing is answered from what may be left of them."""
+    if job.data_expires_at is not None and utcnow() >= job.data_expires_at:
+        raise JobDataExpired(f"The job's changes were kept until {job.data_expires_at:%Y-%m-%d}")

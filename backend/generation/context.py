@@ -42,6 +42,7 @@ class JobContext:
         self._projects = projects
         self._messages = messages
         self._verifier = verifier
+        self._message_seqs: list[int] = []  # the current model call's message events
         self._paths: set[str] | None = None
 
     async def offload(self, work: Callable[..., T], *args: Any) -> T:
@@ -62,11 +63,22 @@ class JobContext:
     async def message(self, text: str) -> None:
         await self._emit("message", {"text": text})
 
-    async def add_usage(self, prompt_tokens: int, completion_tokens: int) -> None:
-        """Tokens of one model call: on the job now, in the month's usage when it ends."""
-        self.job.usage.prompt_tokens += prompt_tokens
-        self.job.usage.completion_tokens += completion_tokens
-        await self._jobs.add_usage(self.job, prompt_tokens, completion_tokens)
+    async def end_of_call(self) -> None:
+        """A model call is over: its `message` events are stored as one."""
+        seqs, self._message_seqs = self._message_seqs, []
+        await self._lifecycle.merge_messages(self.job, seqs)
+
+    async def month_left(self, budget: int) -> int:
+        """Tokens of the owner's monthly `budget` neither spent nor held."""
+        return await self._lifecycle.month_left(self.job, budget)
+
+    async def hold(self, tokens: int, budget: int) -> bool:
+        """Hold `tokens` of the owner's month (of `budget`) for the next model call."""
+        return await self._lifecycle.hold(self.job, tokens, budget)
+
+    async def settle(self, prompt_tokens: int, completion_tokens: int, cost_nanos: int) -> None:
+        """What a model call spent: on the job and the owner's month, in place of its hold."""
+        await self._lifecycle.settle(self.job, prompt_tokens, completion_tokens, cost_nanos)
 
     async def stage(
         self, files: dict[str, str | None], languages: dict[str, str], *, announce: bool = True
@@ -131,7 +143,10 @@ class JobContext:
 
     async def _emit(self, kind: str, data: dict[str, Any], **fields: Any) -> None:
         self.check()
-        if await self._lifecycle.emit(self.job, kind, data, **fields):
+        seq, cancel = await self._lifecycle.emit(self.job, kind, data, **fields)
+        if kind == "message":
+            self._message_seqs.append(seq)
+        if cancel:
             self.cancel.set()
             raise JobCanceled()
 

@@ -34,6 +34,10 @@ class JobReverted(Conflict):
     code, title = "job_reverted", "The job has already been reverted"
 
 
+class JobDataExpired(AppError):
+    status, code, title = 410, "job_data_expired", "The job's changes are past their retention"
+
+
 class RevertConflict(Conflict):
     code, title = "revert_conflict", "Files the job touched have changed since"
 

@@ -2,6 +2,7 @@
 success, the project write, all in one transaction."""
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -10,7 +11,8 @@ from backend.cache import Cache
 from backend.db import Mongo, despite_cancel
 from backend.generation.files import apply_changes
 from backend.generation.models import Event, Job
-from backend.generation.outcome import JobFailure, Output
+from backend.generation.outcome import JobFailure, Output, given_back
+from backend.generation.periods import period_of
 from backend.generation.repository import JobRepository
 from backend.generation.views import terminal_event
 from backend.metrics import Metrics
@@ -50,6 +52,7 @@ class Lifecycle:
         caps: Caps,
         cache: Cache,
         metrics: Metrics,
+        retention: timedelta = timedelta(days=30),
     ) -> None:
         self.mongo = mongo
         self.jobs = jobs
@@ -60,6 +63,7 @@ class Lifecycle:
         self.caps = caps
         self.cache = cache
         self.metrics = metrics
+        self.retention = retention
 
     async def event(
         self, job: Job, kind: str, data: dict[str, Any], *, session: Session = None
@@ -68,12 +72,30 @@ class Lifecycle:
         seq, _ = await self.jobs.next_seq(job.owner_id, job.id, None, session=session)
         return await self.jobs.append_event(job.id, seq, kind, data, session=session)
 
-    async def emit(self, job: Job, kind: str, data: dict[str, Any], **fields: Any) -> bool:
+    async def emit(
+        self, job: Job, kind: str, data: dict[str, Any], **fields: Any
+    ) -> tuple[int, bool]:
         """A non-terminal event (status, progress, message, file), with job fields to set;
-        True if the owner has asked to cancel."""
+        its number, and True if the owner has asked to cancel."""
         seq, cancel = await self.jobs.next_seq(job.owner_id, job.id, fields or None)
         await self.jobs.append_event(job.id, seq, kind, data)
-        return cancel
+        return seq, cancel
+
+    async def merge_messages(self, job: Job, seqs: list[int]) -> None:
+        """One model call's streamed `message` events become one stored event, under the
+        last one's number: live followers saw each piece as it came (and skip that number,
+        seen already); a later reader gets the call's text at once. Stored events therefore
+        grow with a job's model and tool calls, not with the tokens it streams."""
+        if len(seqs) < 2:
+            return
+
+        async def merge(session: Session) -> None:
+            pieces = await self.jobs.events_in(job.id, seqs, session=session)
+            text = "".join(str(e.data.get("text", "")) for e in pieces if e.type == "message")
+            await self.jobs.delete_events(job.id, seqs, session=session)
+            await self.jobs.append_event(job.id, seqs[-1], "message", {"text": text}, session)
+
+        await self.mongo.transaction(merge)
 
     async def end(
         self,
@@ -87,7 +109,8 @@ class Lifecycle:
         """Move the job to `status` with its terminal event and usage release, atomically
         (and on success, write its files to the project in the same transaction). False when
         the job was no longer in `from_status`."""
-        fields: dict[str, Any] = {"status": status, "stage": status}
+        expires = utcnow() + self.retention
+        fields: dict[str, Any] = {"status": status, "stage": status, "data_expires_at": expires}
         if error is not None:
             fields["error"] = {"code": error[0], "message": error[1]}
         applied: dict[str, Any] = {}
@@ -109,9 +132,11 @@ class Lifecycle:
             assert final is not None
             kind, data = terminal_event(final)
             await self.jobs.append_event(job.id, seq, kind, data, session=session)
+            await self.jobs.expire_data(job.id, expires, session)
             # The owner's shared counters last: they are held only until the commit, and the
             # owner's own submissions wait on them.
-            await self.release(job, refund=status != "succeeded", session=session)
+            refund = given_back(status, error[0] if error else None, job.usage.spent)
+            await self.release(job, refund=refund, created=status == "succeeded", session=session)
 
         async def finish_and_invalidate() -> None:
             # Unbounded: with the database down, the outcome waits for it rather than being lost.
@@ -134,15 +159,61 @@ class Lifecycle:
             return await self.end(job, "failed", from_status=from_status, error=failed)
         return True
 
-    async def release(self, job: Job, *, refund: bool, session: Session) -> None:
-        """Free the job's active slot (and with `refund` its generation, and the project slot
-        it took for a project it did not create)."""
-        tokens = (job.usage.prompt_tokens, job.usage.completion_tokens)
-        await self.usage.release(
-            job.owner_id, job.period, refund=refund, tokens=tokens, session=session
-        )
-        if refund and job.project_slot:
+    async def release(
+        self, job: Job, *, refund: bool, session: Session, created: bool = False
+    ) -> None:
+        """Free the job's active slot, what it still holds for a call, and with `refund` its
+        generation; a job that took a project slot and did not create its project frees
+        that slot too."""
+        await self.usage.release(job.owner_id, job.period, refund=refund, session=session)
+        if job.usage.held_tokens and job.usage.held_period:
+            await self.usage.settle(
+                job.owner_id, job.usage.held_period, held=job.usage.held_tokens, spent=(0, 0),
+                cost_nanos=0, session=session,
+            )  # fmt: skip
+        if job.project_slot and not created:
             await self.users.free_project_slot(job.owner_id, session)
+
+    async def month_left(self, job: Job, budget: int) -> int:
+        """Tokens of the owner's month not yet spent or held, of `budget`."""
+        counters = await self.usage.get(job.owner_id)
+        if counters is None or counters.period != period_of(utcnow()):
+            return budget
+        return budget - counters.budget_tokens
+
+    async def hold(self, job: Job, tokens: int, budget: int) -> bool:
+        """Hold `tokens` of the owner's month for the job's next model call, if the month's
+        `budget` allows them; the job records the hold, so its end gives it back."""
+        period = period_of(utcnow())
+        await self.usage.start_period(job.owner_id, period)
+
+        async def take(session: Session) -> bool:
+            if not await self.usage.hold(job.owner_id, period, tokens, budget, session):
+                return False
+            await self.jobs.hold(job, tokens, period, session)
+            return True
+
+        if not await self.mongo.transaction(take):
+            return False
+        job.usage.held_tokens, job.usage.held_period = tokens, period
+        return True
+
+    async def settle(self, job: Job, prompt_tokens: int, completion_tokens: int, cost: int) -> None:
+        """A call's spend, on the job and the owner's month, in place of its hold."""
+        held, period = job.usage.held_tokens, job.usage.held_period or job.period
+
+        async def count(session: Session) -> None:
+            await self.usage.settle(
+                job.owner_id, period, held=held, spent=(prompt_tokens, completion_tokens),
+                cost_nanos=cost, session=session,
+            )  # fmt: skip
+            await self.jobs.settle(job, prompt_tokens, completion_tokens, cost, session)
+
+        await self.mongo.transaction(count)
+        job.usage.prompt_tokens += prompt_tokens
+        job.usage.completion_tokens += completion_tokens
+        job.usage.cost_nanos += cost
+        job.usage.held_tokens = 0
 
     def _count_end(self, job: Job, status: str, commit_s: float, attempts: int) -> None:
         self.metrics.jobs.labels(job.kind, status).inc()

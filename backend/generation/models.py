@@ -5,10 +5,25 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from schemas.generation_schemas import JobError, JobResult, Usage
+from schemas.generation_schemas import JobError, JobResult
 
 ACTIVE = ("queued", "running")
 TERMINAL_EVENTS = ("done", "error", "canceled")
+
+
+class JobUsage(BaseModel):
+    """What the job spent, and the tokens it holds against its owner's month for a model call
+    in flight (given back when the call settles or the job ends)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_nanos: int = 0
+    held_tokens: int = 0
+    held_period: str | None = None
+
+    @property
+    def spent(self) -> bool:
+        return self.prompt_tokens + self.completion_tokens > 0
 
 
 class Job(BaseModel):
@@ -23,7 +38,7 @@ class Job(BaseModel):
     request: dict[str, Any]
     result: JobResult | None
     error: JobError | None
-    usage: Usage
+    usage: JobUsage
     attempts: int
     runner_id: str | None
     cancel_requested: bool
@@ -36,6 +51,7 @@ class Job(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     reverted_at: datetime | None
+    data_expires_at: datetime | None = None  # its events and changes go then
 
 
 class Event(BaseModel):

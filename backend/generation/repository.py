@@ -45,11 +45,14 @@ INDEXES = {
         IndexModel([("status", ASCENDING), ("heartbeat_at", ASCENDING)], name="status_heartbeat"),
         IndexModel([("status", ASCENDING), ("sent_at", ASCENDING)], name="status_sent"),
     ],
+    # Retention: a job's events and changes go `job_data_retention_days` after it ended.
     EVENTS: [
         IndexModel([("job_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="job_seq"),
+        IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="expire_at_ttl"),
     ],
     CHANGES: [
         IndexModel([("job_id", ASCENDING), ("path", ASCENDING)], unique=True, name="job_path"),
+        IndexModel([("expire_at", ASCENDING)], expireAfterSeconds=0, name="expire_at_ttl"),
     ],
 }
 
@@ -195,15 +198,33 @@ class JobRepository:
         )
         return _job(doc) if doc else None
 
-    async def add_usage(self, job: Job, prompt_tokens: int, completion_tokens: int) -> None:
+    async def hold(self, job: Job, tokens: int, period: str, session: Session) -> None:
+        """What the job holds of its owner's month for the call it is about to make."""
+        held = {"usage.held_tokens": tokens, "usage.held_period": period}
+        await self.jobs.update_one(
+            {"_id": ObjectId(job.id), "owner_id": job.owner_id}, {"$set": held}, session=session
+        )
+
+    async def settle(
+        self,
+        job: Job,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_nanos: int,
+        session: Session,
+    ) -> None:
+        """A call's spend on the job; it holds nothing any more."""
         await self.jobs.update_one(
             {"_id": ObjectId(job.id), "owner_id": job.owner_id},
             {
                 "$inc": {
                     "usage.prompt_tokens": prompt_tokens,
                     "usage.completion_tokens": completion_tokens,
-                }
+                    "usage.cost_nanos": cost_nanos,
+                },
+                "$set": {"usage.held_tokens": 0},
             },
+            session=session,
         )
 
     async def admin_page(
@@ -246,6 +267,29 @@ class JobRepository:
         if status:
             match = {"status": status, **match}
         return await count_by_day(self.jobs, match)
+
+    async def spend_by_day(self, since: datetime) -> dict[str, tuple[int, int]]:
+        """`YYYY-MM-DD` → (model tokens, cost in nanodollars) of the jobs created that day
+        (`created_at` index)."""
+        day = {"$dateToString": {"format": "%Y-%m-%d", "date": "$created_at"}}
+        group = {
+            "_id": day,
+            "prompt": {"$sum": "$usage.prompt_tokens"},
+            "completion": {"$sum": "$usage.completion_tokens"},
+            "cost": {"$sum": "$usage.cost_nanos"},
+        }
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"created_at": {"$gte": since}}},
+            {"$group": group},
+        ]
+        rows = await (await self.jobs.aggregate(pipeline)).to_list(None)
+        return {
+            row["_id"]: (
+                int(row["prompt"] or 0) + int(row["completion"] or 0),
+                int(row["cost"] or 0),
+            )
+            for row in rows
+        }
 
     async def queued(self, limit: int = 1000) -> list[Job]:
         """Jobs waiting for a runner (`status_heartbeat` index, by its prefix)."""
@@ -371,6 +415,22 @@ class JobRepository:
             session,
         )
         return Event(seq=seq, type=kind, data=data)
+
+    async def expire_data(self, job_id: str, at: datetime, session: Session) -> None:
+        """The job's events and changes are deleted at `at` (the TTL indexes)."""
+        for collection in (self.events, self.changes):
+            await collection.update_many(
+                {"job_id": job_id}, {"$set": {"expire_at": at}}, session=session
+            )
+
+    async def events_in(self, job_id: str, seqs: list[int], session: Session = None) -> list[Event]:
+        cursor = self.events.find({"job_id": job_id, "seq": {"$in": seqs}}, session=session).sort(
+            "seq", ASCENDING
+        )
+        return [Event(seq=d["seq"], type=d["type"], data=d["data"]) async for d in cursor]
+
+    async def delete_events(self, job_id: str, seqs: list[int], session: Session = None) -> None:
+        await self.events.delete_many({"job_id": job_id, "seq": {"$in": seqs}}, session=session)
 
     async def events_after(self, job_id: str, seq: int) -> list[Event]:
         cursor = self.events.find({"job_id": job_id, "seq": {"$gt": seq}}).sort("seq", ASCENDING)

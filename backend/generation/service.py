@@ -5,13 +5,15 @@ from contextlib import aclosing
 
 from backend.config import Settings
 from backend.errors import NotFound
-from backend.generation.admission import Admission, period_bounds, period_of, plan_limits
+from backend.generation.admission import Admission, plan_limits
 from backend.generation.changes import Changes
+from backend.generation.costs import nanos, usd
 from backend.generation.errors import JobFinished
 from backend.generation.events import EventHub
 from backend.generation.follow import follow
 from backend.generation.lifecycle import Lifecycle
 from backend.generation.models import Event, Job
+from backend.generation.periods import period_bounds, period_of
 from backend.generation.repository import JobRepository
 from backend.generation.streams import StreamLease, StreamSlots, until
 from backend.generation.views import job_view
@@ -85,6 +87,7 @@ class GenerationService:
         this_month = counters if counters is not None and counters.period == period else None
         used = this_month.used if this_month else 0
         start, end = period_bounds(period)
+        monthly = int(getattr(self.settings, f"agent_monthly_tokens_{user.plan}"))
         return UsageRead(
             plan=user.plan,
             period_start=start,
@@ -98,6 +101,10 @@ class GenerationService:
                 prompt=this_month.prompt_tokens if this_month else 0,
                 completion=this_month.completion_tokens if this_month else 0,
             ),
+            cost=usd(this_month.cost_nanos if this_month else 0),
+            token_budget=monthly,
+            tokens_remaining=max(monthly - (this_month.budget_tokens if this_month else 0), 0),
+            job_cost_cap=usd(nanos(getattr(self.settings, f"agent_job_cost_cap_usd_{user.plan}"))),
         )
 
     def models(self) -> ModelCatalogue:
@@ -106,7 +113,10 @@ class GenerationService:
             return ModelCatalogue(default_model=None, models=[])
         return ModelCatalogue(
             default_model=self.settings.llm_default_model,
-            models=[ModelInfo.model_validate(m.model_dump()) for m in self.settings.llm_models],
+            models=[
+                ModelInfo.model_validate(m.model_dump(mode="json"))
+                for m in self.settings.llm_models
+            ],
         )
 
     async def open_stream(self, user: User, job: Job) -> StreamLease:

@@ -2,12 +2,20 @@
 
 from typing import Any
 
+from backend.generation.costs import usd
 from backend.generation.models import Job
-from schemas.generation_schemas import JobRead
+from schemas.generation_schemas import JobRead, Usage
 
 
 def job_view(job: Job) -> JobRead:
-    return JobRead.model_validate(job.model_dump())
+    fields = job.model_dump()
+    usage = job.usage
+    fields["usage"] = Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost=usd(usage.cost_nanos),
+    )
+    return JobRead.model_validate(fields)
 
 
 def terminal_event(job: Job) -> tuple[str, dict[str, Any]]:

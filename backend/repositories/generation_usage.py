@@ -33,6 +33,19 @@ class UsageCounters(BaseModel):
     active: int
     prompt_tokens: int
     completion_tokens: int
+    cost_nanos: int = 0
+    # The month's tokens as the budget counts them: spent, plus those held by calls in flight.
+    budget_tokens: int = 0
+    held_tokens: int = 0
+
+
+MONTHLY_ZERO = {
+    "prompt_tokens": 0,
+    "completion_tokens": 0,
+    "cost_nanos": 0,
+    "budget_tokens": 0,
+    "held_tokens": 0,
+}
 
 
 class KeyRecord(BaseModel):
@@ -60,15 +73,16 @@ class UsageRepository:
                     "period": period,
                     "used": 0,
                     "active": 0,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
+                    **MONTHLY_ZERO,
                 }
             },
             upsert=True,
         )
         await self.usage.update_one(
             {"_id": user_id, "period": {"$ne": period}},
-            {"$set": {"period": period, "used": 0, "prompt_tokens": 0, "completion_tokens": 0}},
+            # Calls in flight when the month turns settle into the new one; what they hold
+            # is not carried over (a hold is never more than one call's maximum).
+            {"$set": {"period": period, "used": 0, **MONTHLY_ZERO}},
         )
 
     async def reserve(
@@ -91,19 +105,53 @@ class UsageRepository:
         doc = await self.usage.find_one({"_id": user_id}, session=session)
         return UsageCounters.model_validate(doc) if doc else None
 
-    async def release(
-        self, user_id: str, period: str, *, refund: bool, tokens: tuple[int, int], session: Session
-    ) -> None:
-        """A job ended: free its slot; give its generation back if it failed or was canceled
-        (only within the month it was counted in)."""
+    async def release(self, user_id: str, period: str, *, refund: bool, session: Session) -> None:
+        """A job ended: free its slot, and with `refund` give its generation back (only
+        within the month it was counted in)."""
         await self.usage.update_one({"_id": user_id}, {"$inc": {"active": -1}}, session=session)
-        inc = {"used": -1} if refund else {}
-        if tokens != (0, 0):
-            inc.update(prompt_tokens=tokens[0], completion_tokens=tokens[1])
-        if inc:
+        if refund:
             await self.usage.update_one(
-                {"_id": user_id, "period": period}, {"$inc": inc}, session=session
+                {"_id": user_id, "period": period}, {"$inc": {"used": -1}}, session=session
             )
+
+    async def hold(
+        self, user_id: str, period: str, tokens: int, budget: int, session: Session
+    ) -> bool:
+        """Hold `tokens` of the month's budget for one model call, if they fit."""
+        result = await self.usage.update_one(
+            {"_id": user_id, "period": period, "budget_tokens": {"$lte": budget - tokens}},
+            {"$inc": {"budget_tokens": tokens, "held_tokens": tokens}},
+            session=session,
+        )
+        return bool(result.modified_count == 1)
+
+    async def settle(
+        self,
+        user_id: str,
+        period: str,
+        *,
+        held: int,
+        spent: tuple[int, int],
+        cost_nanos: int,
+        session: Session,
+    ) -> None:
+        """A call ended (or its job did, `spent` (0, 0)): its hold of `period` goes, and what
+        it spent counts, in that month or, if the month turned meanwhile, in the new one."""
+        tokens = {"prompt_tokens": spent[0], "completion_tokens": spent[1],
+                  "cost_nanos": cost_nanos}  # fmt: skip
+        inc = {"budget_tokens": sum(spent) - held, "held_tokens": -held, **tokens}
+        result = await self.usage.update_one(
+            {"_id": user_id, "period": period}, {"$inc": inc}, session=session
+        )
+        if result.modified_count == 0 and sum(spent):
+            await self.usage.update_one(
+                {"_id": user_id}, {"$inc": {"budget_tokens": sum(spent), **tokens}}, session=session
+            )
+
+    async def of_users(self, user_ids: list[str], period: str) -> dict[str, UsageCounters]:
+        """This month's counters of each user that has any (by `_id`)."""
+        cursor = self.usage.find({"_id": {"$in": user_ids}, "period": period})
+        return {doc["_id"]: UsageCounters.model_validate(doc) async for doc in cursor}
 
     async def remember_key(
         self, key_id: str, job_id: str, body_hash: str, session: Session

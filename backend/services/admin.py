@@ -16,8 +16,10 @@ import stripe
 from backend.cache import Cache, CacheConfig, cached
 from backend.db import Mongo
 from backend.errors import AppError, Conflict, NotFound, ValidationFailed
+from backend.generation.costs import usd
 from backend.generation.errors import JobFinished
 from backend.generation.models import Job
+from backend.generation.periods import period_of
 from backend.generation.repository import JobRepository
 from backend.generation.service import GenerationService
 from backend.generation.views import job_view
@@ -25,6 +27,7 @@ from backend.integrations.stripe_gateway import PaymentProviderUnavailable, Stri
 from backend.repositories.audit import AuditRepository
 from backend.repositories.auth_tokens import RefreshTokenRepository
 from backend.repositories.base import Session
+from backend.repositories.generation_usage import UsageRepository
 from backend.repositories.projects import ProjectRepository
 from backend.repositories.stripe_events import Claim, StripeEventLog
 from backend.repositories.users import User, UserRepository
@@ -39,6 +42,7 @@ from schemas.admin_schemas import (
     CacheInvalidate,
     CacheTotals,
     CustomerBatch,
+    DayAmount,
     DayCount,
     GenerationTotals,
     Invalidated,
@@ -66,6 +70,7 @@ class AdminService:
         users: UserRepository,
         projects: ProjectRepository,
         jobs: JobRepository,
+        usage: UsageRepository,
         refresh_tokens: RefreshTokenRepository,
         events: StripeEventLog,
         audit: AuditRepository,
@@ -78,6 +83,7 @@ class AdminService:
         self.users = users
         self.projects = projects
         self.jobs = jobs
+        self.usage = usage
         self.refresh_tokens = refresh_tokens
         self.events = events
         self.audit = audit
@@ -98,19 +104,28 @@ class AdminService:
 
     async def _views(self, users: list[User]) -> list[AdminUserRead]:
         ids = [user.id for user in users]
-        projects, jobs = await asyncio.gather(
-            self.projects.count_by_owner(ids), self.jobs.count_by_owner(ids)
+        projects, jobs, months = await asyncio.gather(
+            self.projects.count_by_owner(ids),
+            self.jobs.count_by_owner(ids),
+            self.usage.of_users(ids, period_of(datetime.now(UTC))),
         )
-        return [
-            AdminUserRead.model_validate(
-                {
-                    **user.model_dump(),
-                    "project_count": projects.get(user.id, 0),
-                    "generation_count": jobs.get(user.id, 0),
-                }
+        views = []
+        for user in users:
+            month = months.get(user.id)
+            views.append(
+                AdminUserRead.model_validate(
+                    {
+                        **user.model_dump(),
+                        "project_count": projects.get(user.id, 0),
+                        "generation_count": jobs.get(user.id, 0),
+                        "month_tokens": month.prompt_tokens + month.completion_tokens
+                        if month
+                        else 0,
+                        "month_cost": usd(month.cost_nanos if month else 0),
+                    }
+                )
             )
-            for user in users
-        ]
+        return views
 
     async def get_user(self, user_id: str) -> AdminUserRead:
         user = await self.users.get(user_id)
@@ -211,6 +226,7 @@ class AdminService:
             self.jobs.created_by_day(start, status="failed"),
             self.projects.count_all(),
         )
+        spend = await self.jobs.spend_by_day(start)
         return StatsRead(
             users=UserTotals(
                 total=sum(g["count"] for g in groups),
@@ -232,6 +248,11 @@ class AdminService:
                 signups=_series(signups, start, days),
                 generations=_series(made, start, days),
                 failed_generations=_series(failed, start, days),
+                tokens=_series({day: tokens for day, (tokens, _) in spend.items()}, start, days),
+                cost=[
+                    DayAmount(date=day.date, usd=usd(spend.get(day.date.isoformat(), (0, 0))[1]))
+                    for day in _series({}, start, days)
+                ],
             ),
         )
 

@@ -82,6 +82,7 @@ def build_services(resources: Resources) -> Services:
             users=UserRepository(db),
             projects=ProjectRepository(db),
             jobs=JobRepository(db),
+            usage=UsageRepository(db),
             refresh_tokens=RefreshTokenRepository(db),
             events=StripeEventLog(db),
             audit=AuditRepository(db),
@@ -110,6 +111,7 @@ def build_generation(resources: Resources) -> GenerationService:
         caps=resources.caps,
         cache=resources.cache,
         metrics=resources.metrics,
+        retention=timedelta(days=resources.settings.job_data_retention_days),
     )
     admission = Admission(
         mongo=mongo,

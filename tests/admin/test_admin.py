@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from backend.generation.periods import period_of
 from tests.support.specs import SPEC
 
 A = "/api/v2/admin"
@@ -66,9 +67,16 @@ async def test_disabling_ends_sessions_and_jobs_at_once(
 
 
 async def test_users_list_with_counts_search_and_filters(
-    client: httpx.AsyncClient, root: dict[str, str], someone: tuple[Any, dict[str, str]]
+    client: httpx.AsyncClient,
+    root: dict[str, str],
+    someone: tuple[Any, dict[str, str]],
+    app: FastAPI,
 ) -> None:
     user, headers = someone
+    month = {"period": period_of(datetime.now(UTC)), "used": 0, "active": 0,
+             "prompt_tokens": 300, "completion_tokens": 45, "cost_nanos": 1_500_000,
+             "budget_tokens": 345, "held_tokens": 0}  # fmt: skip
+    await app.state.resources.mongo.db["generation_usage"].insert_one({"_id": user["id"], **month})
     for name in ("One", "Two"):
         await client.post("/api/v2/projects", json={"name": name}, headers=headers)
     await client.post("/api/v2/generate/fullstack", json=SPEC, headers=headers)
@@ -76,6 +84,7 @@ async def test_users_list_with_counts_search_and_filters(
                               headers=root)).json()  # fmt: skip
     row = next(u for u in found["data"] if u["id"] == user["id"])
     assert (row["project_count"], row["generation_count"]) == (2, 1)
+    assert (row["month_tokens"], row["month_cost"]) == (345, "0.0015")
     assert row["stripe_customer_id"] is None
     admins = (await client.get(f"{A}/users", params={"role": "admin"}, headers=root)).json()
     assert [u["email"] for u in admins["data"]] == ["root@example.com"]
@@ -127,16 +136,24 @@ async def test_stats_count_seeded_data_into_zero_filled_days(
         {"owner_id": "x", "kind": "fullstack", "status": status, "created_at": yesterday}
         for status in ("succeeded", "failed", "failed")
     ])  # fmt: skip
+    spent = {"prompt_tokens": 1000, "completion_tokens": 200, "cost_nanos": 12_500_000}
+    await db["generation_jobs"].insert_many([
+        {"owner_id": "y", "kind": "agentic", "status": "succeeded", "created_at": when,
+         "usage": spent}
+        for when in (now - timedelta(days=2), now - timedelta(days=2), now)
+    ])  # fmt: skip
     stats = (await client.get(f"{A}/stats", params={"days": 7}, headers=root)).json()
     assert stats["users"]["total"] == 4  # the three, and the admin
     assert stats["users"]["active"] == 3 and stats["users"]["by_plan"] == {"pro": 3, "free": 1}
     assert stats["subscriptions"]["active"] == 3
-    assert stats["generations"]["by_status"] == {"succeeded": 1, "failed": 2}
-    assert stats["generations"]["last_24h"] == 0
+    assert stats["generations"]["by_status"] == {"succeeded": 4, "failed": 2}
+    assert stats["generations"]["last_24h"] == 1
     signups = stats["series"]["signups"]
     assert len(signups) == 7 and signups[-1]["date"] == now.date().isoformat()
     assert [d["count"] for d in signups] == [0, 0, 0, 3, 0, 0, 1]
     assert [d["count"] for d in stats["series"]["failed_generations"]] == [0] * 5 + [2, 0]
+    assert [d["count"] for d in stats["series"]["tokens"]] == [0] * 4 + [2400, 0, 1200]
+    assert [d["usd"] for d in stats["series"]["cost"]] == ["0"] * 4 + ["0.025", "0", "0.0125"]
     assert set(stats["cache"]) == {"hits", "misses", "hit_ratio"}
     for days in (0, 91):
         bad = await client.get(f"{A}/stats", params={"days": days}, headers=root)

@@ -67,7 +67,7 @@ async def test_three_roles_build_edit_and_land_a_project(
                      "app/main.py": "app = 'v1'\nport = 8000\n",
                      "app/payments.py": "STRIPE = True\n"}  # fmt: skip
     assert "Built the items API" in job["result"]["summary"]
-    assert job["usage"] == {"prompt_tokens": 600, "completion_tokens": 120}
+    assert job["usage"] == {"prompt_tokens": 600, "completion_tokens": 120, "cost": "0"}
 
     prompts = llm.system_prompts()
     assert prompts == [prompt_of("architect")] * 2 + [prompt_of("developer")] * 3 + [
@@ -107,7 +107,7 @@ async def test_the_architect_cannot_write_code(client: httpx.AsyncClient, llm: S
     assert job["status"] == "succeeded" and job["result"]["files"] == []
 
 
-async def test_a_failed_run_leaves_the_project_untouched_and_refunds(
+async def test_a_run_out_of_budget_leaves_the_project_untouched_and_keeps_its_charge(
     client: httpx.AsyncClient, llm: ScriptedLLM, make_settings: Callable[..., Settings]
 ) -> None:
     _, alice = await signed_up(client)
@@ -122,7 +122,8 @@ async def test_a_failed_run_leaves_the_project_untouched_and_refunds(
     after = (await client.get(f"/api/v2/projects/{project['id']}", headers=alice)).json()
     assert [f["path"] for f in after["files"]] == ["keep.txt"]
     usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()
-    assert usage["used"] == 0
+    # The model calls were spent on the owner's request: the generation stays counted.
+    assert (usage["used"], usage["active_jobs"]) == (1, 0)
 
 
 async def test_malformed_tool_arguments_go_back_to_the_model(
@@ -175,6 +176,33 @@ async def test_output_over_the_token_budget_fails_the_job(
     _, alice = await signed_up(client)
     job = await finished(client, alice, (await start(client, alice))["id"])
     assert job["error"]["code"] == "token_budget_exceeded"
+    usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()
+    assert (usage["used"], usage["tokens"]["completion"]) == (1, 20_001)  # spent: kept
+
+
+async def test_our_failure_after_model_calls_gives_the_generation_back(
+    client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.reset(Reply(calls=[call("list_files")]), *[Reply(status=500)] * 3)
+    _, alice = await signed_up(client)
+    job = await finished(client, alice, (await start(client, alice))["id"])
+    assert job["error"]["code"] == "llm_unavailable" and job["usage"]["prompt_tokens"] == 100
+    usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()
+    assert (usage["used"], usage["tokens"]["prompt"]) == (0, 100)  # tokens still counted
+
+
+async def test_a_cancel_after_a_model_call_keeps_the_charge(
+    client: httpx.AsyncClient, llm: ScriptedLLM
+) -> None:
+    llm.reset(Reply(calls=[call("list_files")]), Reply(text="x" * 400, pieces=400, delay_s=0.05))
+    _, alice = await signed_up(client)
+    job = await start(client, alice)
+    while len(llm.requests) < 2:
+        await asyncio.sleep(0.02)
+    canceled = await client.post(f"{JOBS}/{job['id']}/cancel", headers=alice)
+    assert canceled.json()["status"] == "canceled"
+    usage = (await client.get("/api/v2/generate/usage", headers=alice)).json()
+    assert (usage["used"], usage["active_jobs"]) == (1, 0)
 
 
 async def test_cancel_aborts_the_streaming_call(

@@ -5,8 +5,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from backend.config import Settings
-from backend.generation.admission import period_of
 from backend.generation.outcome import Output
+from backend.generation.periods import period_of
 from backend.main import create_app
 from backend.repositories.base import utcnow
 from tests.support.app_client import open_client

@@ -11,19 +11,22 @@ integrations only as names from the finish tool's fixed list.
 import asyncio
 import inspect
 import json
+import math
 import time
 from typing import Any
 
 from pydantic import ValidationError
 
-from backend.config import Settings
+from backend.config import ModelEntry, Settings
 from backend.generation.agents.roles import ARCHITECT, DEVELOPER, INTEGRATIONS, Role
 from backend.generation.agents.tools import TOOLS
 from backend.generation.agents.tools.base import ToolContext
+from backend.generation.agents.transcript import Transcript, capped
 from backend.generation.agents.untrusted import fenced
 from backend.generation.agents.verification import Verification
 from backend.generation.agents.workspace import ToolError, Workspace
 from backend.generation.context import JobContext
+from backend.generation.costs import NANOS_PER_USD, call_cost, nanos
 from backend.generation.models import Job
 from backend.generation.outcome import JobCanceled, JobFailure, Output
 from backend.integrations.llm import LLMClient, LLMUnavailable, Turn
@@ -31,6 +34,10 @@ from backend.services.project_rules import LIMITS, language_of
 
 MESSAGE_FLUSH_S = 0.1
 MAX_TOOL_ERRORS = 8
+# Tokens of the model's window kept free for its answer when the prompt is fitted; a call
+# whose budgets leave it fewer than MIN_ANSWER_TOKENS to answer with is not made.
+ANSWER_ROOM = 4096
+MIN_ANSWER_TOKENS = 256
 
 
 class Budget:
@@ -38,6 +45,9 @@ class Budget:
         self.calls_left = settings.agent_max_calls
         self.tokens_left = int(getattr(settings, f"agent_max_output_tokens_{plan}"))
         self.deadline = time.monotonic() + settings.agent_max_seconds
+        self.plan = plan
+        self.monthly_tokens = int(getattr(settings, f"agent_monthly_tokens_{plan}"))
+        self.cost_cap = nanos(getattr(settings, f"agent_job_cost_cap_usd_{plan}"))
 
     def before_call(self) -> None:
         if self.calls_left <= 0:
@@ -59,6 +69,35 @@ class Squad:
     def __init__(self, llm: LLMClient, settings: Settings) -> None:
         self.llm = llm
         self.settings = settings
+
+    def _entry(self, model: str) -> ModelEntry:
+        """The model's catalogue entry (window, prices); defaults for a model not in it."""
+        entry = next((m for m in self.settings.llm_models if m.id == model), None)
+        return entry or ModelEntry(id=model)
+
+    async def _hold(
+        self, context: JobContext, budget: Budget, entry: ModelEntry, prompt: int
+    ) -> int:
+        """The most tokens the next call may answer with, within the model's window, the
+        job's output tokens, its cost cap and what is left of the month's token budget; that
+        call's maximum is held against the month. A call that could pass either budget (with
+        room for fewer than MIN_ANSWER_TOKENS of answer) is never made."""
+        answer = min(budget.tokens_left, max(entry.context_window - prompt, 1))
+        if entry.output_usd_per_million > 0:
+            left = budget.cost_cap - context.job.usage.cost_nanos - call_cost(entry, prompt, 0)
+            per_token = entry.output_usd_per_million * NANOS_PER_USD / 1_000_000
+            answer = min(answer, math.floor(left / per_token))
+        if answer < MIN_ANSWER_TOKENS:
+            raise JobFailure("budget_exceeded", "The next model call could pass the job's cost cap")
+        answer = min(answer, await context.month_left(budget.monthly_tokens) - prompt)
+        # Held atomically: a call of another job may have taken the room since it was read.
+        if answer < MIN_ANSWER_TOKENS or not await context.hold(
+            prompt + answer, budget.monthly_tokens
+        ):
+            raise JobFailure(
+                "budget_exceeded", "The next model call could pass this month's token budget"
+            )
+        return answer
 
     async def run(self, job: Job, context: JobContext, start: dict[str, str], brief: str) -> Output:
         workspace = Workspace(start, LIMITS)
@@ -102,17 +141,32 @@ class Squad:
     ) -> ToolContext:
         await context.progress(progress, role.stage)
         tests = verification if "run_tests" in role.tools else None
-        tools = ToolContext(workspace, writable=role.may_write, verification=tests)
+        limit = self.settings.agent_tool_result_max_chars
+        tools = ToolContext(
+            workspace, writable=role.may_write, verification=tests, read_limit=limit
+        )
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": role.system_prompt()},
             {"role": "user", "content": brief},
         ]
         schemas = [TOOLS[name].schema() for name in role.tools]
         model = self.settings.llm_role_models.get(role.name) or job.model or ""
+        entry = self._entry(model)
+        plan_budget = int(getattr(self.settings, f"agent_context_tokens_{budget.plan}"))
+        transcript = Transcript(messages, min(plan_budget, entry.context_window - ANSWER_ROOM))
         errors = 0
         for _ in range(self.settings.agent_max_steps_per_role):
             budget.before_call()
-            turn = await self._call(context, budget, model, messages, schemas)
+            estimate = transcript.fit()
+            sent = transcript.size()
+            answer = await self._hold(context, budget, entry, estimate)
+            turn = await self._call(context, budget, model, messages, schemas, answer)
+            await context.settle(
+                turn.prompt_tokens,
+                turn.completion_tokens,
+                call_cost(entry, turn.prompt_tokens, turn.completion_tokens),
+            )
+            transcript.observe(sent, turn.prompt_tokens)
             budget.after_call(turn)
             messages.append(_assistant(turn))
             if not turn.tool_calls:
@@ -122,7 +176,8 @@ class Squad:
                 before = dict(workspace.files)
                 result, failed = await _run_tool(role, tools, call.name, call.arguments)
                 errors += failed
-                messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+                content = capped(result, limit)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
                 for path in _touched(before, workspace.files):
                     await context.announce(path, language_of(path), workspace.files.get(path))
             if errors > MAX_TOOL_ERRORS:
@@ -138,6 +193,7 @@ class Squad:
         model: str,
         messages: list[dict[str, Any]],
         schemas: list[dict[str, Any]],
+        answer: int,
     ) -> Turn:
         """One model call, its text streamed to `message` events every ~100 ms; a cancel
         aborts it at once (closing the connection)."""
@@ -157,7 +213,7 @@ class Squad:
                 model=model,
                 messages=messages,
                 tools=schemas,
-                max_tokens=max(budget.tokens_left, 1),
+                max_tokens=answer,
                 on_text=on_text,
             )
         )
@@ -182,7 +238,7 @@ class Squad:
             raise JobFailure("llm_unavailable", "The model provider did not answer") from exc
         if pending:
             await context.message("".join(pending))
-        await context.add_usage(turn.prompt_tokens, turn.completion_tokens)
+        await context.end_of_call()
         return turn
 
 

@@ -1150,6 +1150,16 @@ export interface components {
             project_count: number;
             /** Generation Count */
             generation_count: number;
+            /**
+             * Month Tokens
+             * @description Model tokens spent this calendar month (UTC)
+             */
+            month_tokens: number;
+            /**
+             * Month Cost
+             * @description This month's model spend, US dollars (decimal string)
+             */
+            month_cost: string;
             /** Stripe Customer Id */
             stripe_customer_id: string | null;
         };
@@ -1365,6 +1375,19 @@ export interface components {
             name: string;
             /** Fields */
             fields: components["schemas"]["ModelField"][];
+        };
+        /** DayAmount */
+        DayAmount: {
+            /**
+             * Date
+             * Format: date
+             */
+            date: string;
+            /**
+             * Usd
+             * @description US dollars, a decimal string
+             */
+            usd: string;
         };
         /** DayCount */
         DayCount: {
@@ -1659,6 +1682,18 @@ export interface components {
             kinds: ("agentic" | "fullstack")[];
             /** Plans */
             plans: string[];
+            /** Context Window */
+            context_window: number;
+            /**
+             * Input Usd Per Million
+             * @description Decimal string
+             */
+            input_usd_per_million: string;
+            /**
+             * Output Usd Per Million
+             * @description Decimal string
+             */
+            output_usd_per_million: string;
         };
         /** NotReadyProblem */
         NotReadyProblem: {
@@ -2035,6 +2070,16 @@ export interface components {
             generations: components["schemas"]["DayCount"][];
             /** Failed Generations */
             failed_generations: components["schemas"]["DayCount"][];
+            /**
+             * Tokens
+             * @description Model tokens of the jobs created each day
+             */
+            tokens: components["schemas"]["DayCount"][];
+            /**
+             * Cost
+             * @description Model spend of the jobs created each day
+             */
+            cost: components["schemas"]["DayAmount"][];
         };
         /** StatsRead */
         StatsRead: {
@@ -2108,6 +2153,12 @@ export interface components {
              * @default 0
              */
             completion_tokens?: number;
+            /**
+             * Cost
+             * @description US dollars, a decimal string, at the model catalogue's prices
+             * @default 0
+             */
+            cost?: string;
         };
         /** UsageRead */
         UsageRead: {
@@ -2134,6 +2185,26 @@ export interface components {
             /** Max Active Jobs */
             max_active_jobs: number;
             tokens: components["schemas"]["TokenTotals"];
+            /**
+             * Cost
+             * @description This month's model spend, US dollars as a decimal string
+             */
+            cost: string;
+            /**
+             * Token Budget
+             * @description Model tokens (prompt + completion) a month
+             */
+            token_budget: number;
+            /**
+             * Tokens Remaining
+             * @description Of the budget, less what calls in flight hold
+             */
+            tokens_remaining: number;
+            /**
+             * Job Cost Cap
+             * @description The most one job may spend, US dollars
+             */
+            job_cost_cap: string;
         };
         /**
          * UserCreate
@@ -7618,6 +7689,28 @@ export interface operations {
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };
+            /** @description The job's changes are past their retention (`job_data_expired`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://devora.dev/problems/job_data_expired",
+                     *       "title": "…",
+                     *       "status": 410,
+                     *       "detail": "…",
+                     *       "code": "job_data_expired",
+                     *       "request_id": "5f0c…"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @enum {string} */
+                        code: "job_data_expired";
+                    } & WithRequired<components["schemas"]["Problem"], "code">;
+                };
+            };
             /** @description Request validation failed (`validation_error`) */
             422: {
                 headers: {
@@ -7800,6 +7893,28 @@ export interface operations {
                     "application/problem+json": {
                         /** @enum {string} */
                         code: "revert_conflict" | "job_not_succeeded" | "job_reverted";
+                    } & WithRequired<components["schemas"]["Problem"], "code">;
+                };
+            };
+            /** @description The job's changes are past their retention (`job_data_expired`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "https://devora.dev/problems/job_data_expired",
+                     *       "title": "…",
+                     *       "status": 410,
+                     *       "detail": "…",
+                     *       "code": "job_data_expired",
+                     *       "request_id": "5f0c…"
+                     *     }
+                     */
+                    "application/problem+json": {
+                        /** @enum {string} */
+                        code: "job_data_expired";
                     } & WithRequired<components["schemas"]["Problem"], "code">;
                 };
             };

@@ -24,6 +24,8 @@ class ToolContext:
     writable: Callable[[str], bool] | None = None
     # Test runs and the rule on finishing (roles with `run_tests`; None for the architect).
     verification: "Verification | None" = None
+    # The most characters one read_file result holds (the rest is read with `offset`).
+    read_limit: int = 20_000
     finished: str | None = None
     integrations: list[str] = field(default_factory=list)
     test_command: str | None = None
