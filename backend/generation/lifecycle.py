@@ -35,6 +35,10 @@ from backend.services.project_rules import (
 log = structlog.get_logger("devora.generation")
 
 
+class _NoRoom(Exception):
+    """The month's budget has no room for a call's hold."""
+
+
 class _NotRunning(Exception):
     """The job left the state it was to end from (canceled, requeued, reaped) meanwhile."""
 
@@ -187,13 +191,23 @@ class Lifecycle:
         period = period_of(utcnow())
         await self.usage.start_period(job.owner_id, period)
 
+        stale, stale_period = job.usage.held_tokens, job.usage.held_period
+
         async def take(session: Session) -> bool:
+            if stale and stale_period:
+                # Left by an attempt that died mid-call (this job was retried): given back.
+                await self.usage.settle(
+                    job.owner_id, stale_period, held=stale, spent=(0, 0), cost_nanos=0,
+                    session=session,
+                )  # fmt: skip
             if not await self.usage.hold(job.owner_id, period, tokens, budget, session):
-                return False
+                raise _NoRoom()  # aborts: a stale hold stays the job's, to give back at its end
             await self.jobs.hold(job, tokens, period, session)
             return True
 
-        if not await self.mongo.transaction(take):
+        try:
+            await self.mongo.transaction(take)
+        except _NoRoom:
             return False
         job.usage.held_tokens, job.usage.held_period = tokens, period
         return True

@@ -2,6 +2,8 @@
 catalogue's prices, a per-job cost cap and a monthly token budget that stop a job before the
 call that would cross them, admission once the month is spent, and the month's rollover."""
 
+import asyncio
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -17,6 +19,8 @@ from tests.support.app_client import open_client
 from tests.support.factories import signed_up
 from tests.support.jobs import finished, submit
 from tests.support.llm import Reply, ScriptedLLM, call, llm_settings
+from tests.support.servers import Worker
+from tests.support.settings import FAST_JOBS, GENEROUS_LIMITS
 
 AGENTIC = "/api/v2/generate/agentic"
 USAGE = "/api/v2/generate/usage"
@@ -124,3 +128,30 @@ async def test_a_new_month_starts_with_the_whole_budget(
         stored = await usage.find_one({"_id": user["id"]})
     assert stored["period"] == period_of(utcnow())
     assert (now["tokens"]["prompt"], now["tokens_remaining"]) == (200, 8_000 - 240)
+
+
+async def test_a_hold_left_by_a_worker_killed_mid_call_is_given_back(
+    make_settings: Callable[..., Settings], llm: ScriptedLLM, workers: Callable[..., Worker]
+) -> None:
+    settings = make_settings(**GENEROUS_LIMITS, **FAST_JOBS, llm_base_url=llm.url,
+                             llm_api_key="test-key", llm_default_model="test/coder",
+                             llm_models=[PRICED])  # fmt: skip
+    env = {"LLM_BASE_URL": llm.url, "LLM_API_KEY": "test-key", "LLM_DEFAULT_MODEL": "test/coder",
+           "LLM_MODELS": json.dumps([PRICED]), "LLM_TIMEOUT_S": "600"}  # fmt: skip
+    llm.reset(Reply(hang=True), Reply(calls=[call("finish", summary="planned")]),
+              Reply(calls=[call("finish", summary="done")]))  # fmt: skip
+    app = create_app(settings)
+    async with open_client(app) as client:
+        user, alice = await signed_up(client)
+        response = await client.post(AGENTIC, json={"prompt": "Build it"}, headers=alice)
+        first = workers(settings, **env)
+        while not llm.requests:  # the first call is in flight, its maximum held
+            await asyncio.sleep(0.05)
+        usage = app.state.resources.mongo.db["generation_usage"]
+        assert (await usage.find_one({"_id": user["id"]}))["held_tokens"] > 0
+        first.kill()
+        workers(settings, **env)  # its reaper retries the job; its runner makes the calls
+        job = await finished(client, alice, response.json()["id"])
+        assert job["status"] == "succeeded", job
+        doc = await usage.find_one({"_id": user["id"]})
+    assert (doc["held_tokens"], doc["budget_tokens"]) == (0, 240)
