@@ -1,10 +1,12 @@
-"""A fresh app and database for every test, served through FastAPI's TestClient (the app's
-lifespan runs: `alembic upgrade head` builds the schema)."""
+"""One app and database per test run, served through FastAPI's TestClient; its lifespan runs
+once (`alembic upgrade head` builds the schema). Every test starts from empty tables:
+building an app and a database for each test would cost more than most tests do."""
 
 import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,8 +22,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_line(f"database: {where}")
 
 
-@pytest.fixture
-def settings() -> Iterator[Settings]:
+@contextmanager
+def new_database() -> Iterator[Settings]:
+    """Settings naming a database of this run's own, removed afterwards."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         yield Settings(environment="test", database_url=url)
@@ -40,10 +43,22 @@ def settings() -> Iterator[Settings]:
         yield Settings(environment="test", database_url=url)
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+@pytest.fixture(scope="session")
+def app_client() -> Iterator[TestClient]:
+    """The run's app on the run's database."""
+    with new_database() as settings, TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(app_client: TestClient) -> TestClient:
+    """The run's app, with every table emptied."""
+    from app.db import Base
+
+    with app_client.app.state.database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    return app_client
 
 
 @pytest.fixture

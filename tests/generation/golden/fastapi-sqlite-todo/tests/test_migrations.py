@@ -1,4 +1,5 @@
-"""The Alembic revisions build exactly the tables `app.models` declares, and unbuild them."""
+"""The Alembic revisions build exactly the tables `app.models` declares, unbuild them and
+build them again."""
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -18,11 +19,19 @@ def test_the_migrations_build_exactly_the_models(client: TestClient) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_the_migrations_downgrade_to_nothing(client: TestClient) -> None:
+def test_the_migrations_downgrade_to_nothing_and_back(client: TestClient) -> None:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
-    with client.app.state.database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "base")
-    with client.app.state.database.engine.connect() as connection:
-        assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
+    engine = client.app.state.database.engine
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "base")
+        with engine.connect() as connection:
+            assert set(inspect(connection).get_table_names()) <= {"alembic_version"}
+    finally:  # the run's other tests share this database
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
