@@ -59,13 +59,16 @@ clean-data: $(VENV)/.runtime
 test: $(VENV)/.dev $(DB_VENV)/.installed system-deps sandbox $(CLIENT)/node_modules/.package-lock.json
 	$(BIN)/pytest -n 2 --dist loadfile
 
-# The sandbox tool (bubblewrap, from Debian) and its dependency environment, built once per
-# set of pins. Where either cannot be had (no apt, no index), jobs still run, their checks
-# `skipped`; `make test` needs both (bubblewrap comes with system-deps).
+# The sandbox tool (bubblewrap) and PostgreSQL (a postgresql project's checks start it inside
+# the sandbox), from Debian, and the dependency environment, built once per set of pins. Where
+# any cannot be had (no apt, no index), jobs still run, the checks they need `skipped`;
+# `make test` needs them all (they come with system-deps too).
+SANDBOX_TOOLS := bwrap:bubblewrap /usr/lib/postgresql/*/bin/initdb:postgresql
 sandbox: $(VENV)/.runtime
-	@command -v bwrap >/dev/null || { $(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; } || \
-		echo "bubblewrap is not installed: jobs' checks will be skipped"
+	@missing="$$(for pair in $(SANDBOX_TOOLS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done)"; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } || \
+		echo "not installed: $$missing; the jobs' checks that need it will be skipped"
 	@$(BIN)/python -m backend sandbox-env >/dev/null || echo "jobs' checks will be skipped"
 
 lint: $(VENV)/.dev $(CLIENT)/node_modules/.package-lock.json

@@ -1,9 +1,10 @@
 """What the sandbox costs: starting a run (bubblewrap, limits, a tmpfs copy of nothing, `true`)
-and running a generated FastAPI project's own tests in it, as a fullstack job does.
+and running generated projects' own tests in it, as a fullstack job does (postgresql ones with
+the PostgreSQL server their run starts inside the sandbox).
 
     .venv/bin/python -m bench.sandbox [--starts 50] [--projects 3]
 
-Needs bubblewrap and the sandbox environment (`make sandbox`)."""
+Needs bubblewrap, Debian's PostgreSQL and the sandbox environment (`make sandbox`)."""
 
 import argparse
 import asyncio
@@ -23,6 +24,11 @@ VARIANTS = {
     "FastAPI, rich spec": RICH,
     "Next.js (vitest), small spec": SMALL.model_copy(update={"framework": "nextjs"}),
     "Next.js (vitest), rich spec": RICH.model_copy(update={"framework": "nextjs"}),
+    # PostgreSQL started inside the sandbox for the run
+    "FastAPI, rich spec, postgresql": RICH.model_copy(update={"database": "postgresql"}),
+    "Next.js (vitest), rich spec, postgresql": RICH.model_copy(
+        update={"framework": "nextjs", "database": "postgresql"}
+    ),
 }
 
 

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from backend.config import Settings
 from backend.generation.sandbox.box import Limits, Sandbox
-from backend.generation.sandbox.verify import PYTEST, Plan, Verifier
+from backend.generation.sandbox.verify import (
+    POSTGRES_URL,
+    PYTEST,
+    Plan,
+    Verifier,
+    postgres_bin,
+)
 
 
 def verifier(**limits: object) -> Verifier:
@@ -58,6 +64,8 @@ for path in ("/etc/shadow", {str(secret)!r}, "/root/.bashrc", {str(Path.cwd() / 
     assert not os.path.exists(path), path
 assert "DEVORA_TEST_SECRET" not in os.environ and "JWT_SECRET" not in os.environ
 assert os.getuid() != 0
+import pwd
+assert [user.pw_name for user in pwd.getpwall()] == ["sandbox"]  # not the host's accounts
 print(sorted(os.environ))
 """)
         )
@@ -171,3 +179,26 @@ async def test_a_forged_report_cannot_be_written_from_inside() -> None:
     fake = '<testsuite><testcase classname="x" name="forged"/></testsuite>'
     checks, tests = await checked(one_test(f"print({fake!r})\nassert False"))
     assert checks.status == "failed" and [t.name for t in tests] == ["tests.test_escape::test_it"]
+
+
+async def test_a_postgresql_run_gets_a_server_of_its_own() -> None:
+    """Debian's PostgreSQL, started inside the sandbox on its private loopback: UTF-8, and
+    new for each run (the second run creates the same table again)."""
+    files = one_test("""
+import psycopg
+with psycopg.connect(os.environ["DATABASE_URL"]) as connection:
+    assert connection.execute("SHOW server_encoding").fetchone() == ("UTF8",)
+    connection.execute("CREATE TABLE left_behind (x int)")
+""")
+    plan = Plan(command=PYTEST, env={"DATABASE_URL": POSTGRES_URL}, postgres=True)
+    for _ in range(2):
+        checks, _ = await verifier().run(files, plan, asyncio.Event())
+        assert (checks.status, checks.passed) == ("passed", 1), checks.output_tail
+
+
+def test_the_newest_debian_postgresql_is_used(tmp_path: Path) -> None:
+    assert postgres_bin(tmp_path) is None
+    for major in ("13", "15", "9", "not-a-version"):
+        (tmp_path / major / "bin").mkdir(parents=True)
+        (tmp_path / major / "bin" / "postgres").touch()
+    assert postgres_bin(tmp_path) == str(tmp_path / "15" / "bin")

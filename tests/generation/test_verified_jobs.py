@@ -98,21 +98,28 @@ async def test_a_nextjs_job_runs_its_vitest_suite(client: httpx.AsyncClient) -> 
     assert "tests/auth.test.ts::auth > needs a token" in ran
 
 
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [({"database": "mongodb"}, "needs_database_server"),
-     ({"framework": "nextjs", "database": "postgresql"}, "needs_database_server")],
-)  # fmt: skip
-async def test_what_the_sandbox_cannot_run_is_skipped_with_its_reason(
-    client: httpx.AsyncClient, change: dict[str, str], reason: str
+@pytest.mark.parametrize("framework", ["fastapi", "nextjs"])
+async def test_a_postgresql_project_is_checked_on_postgresql_in_its_sandbox(
+    client: httpx.AsyncClient, framework: str
 ) -> None:
     _, alice = await signed_up(client)
-    job = await finished(
-        client, alice, (await submit(client, alice, {**SPEC, **change})).json()["id"]
-    )
+    spec = {**SPEC, "framework": framework, "database": "postgresql", "features": ["auth"]}
+    job = await finished(client, alice, (await submit(client, alice, spec)).json()["id"])
+    assert job["status"] == "succeeded", job
+    checks = job["result"]["checks"]
+    assert (checks["status"], checks["failed"], checks["errors"]) == ("passed", 0, 0), checks
+    assert checks["passed"] > 5
+    if framework == "fastapi":  # its tests name the database they ran on
+        assert "database: postgresql+psycopg (TEST_DATABASE_URL)" in checks["output_tail"]
+
+
+async def test_a_mongodb_project_is_skipped_with_its_reason(client: httpx.AsyncClient) -> None:
+    _, alice = await signed_up(client)
+    spec = {**SPEC, "database": "mongodb"}
+    job = await finished(client, alice, (await submit(client, alice, spec)).json()["id"])
     assert job["status"] == "succeeded", job
     assert job["result"]["checks"]["status"] == "skipped"
-    assert job["result"]["checks"]["reason"] == reason
+    assert job["result"]["checks"]["reason"] == "needs_database_server"
 
 
 async def test_a_project_failing_its_checks_fails_the_job_and_changes_nothing(

@@ -4,7 +4,8 @@ Why bubblewrap: it is what Flatpak runs untrusted apps in, Debian packages it, i
 daemon and no root (user namespaces), and it starts in about a tenth of a second. Each run:
 - sees a read-only `/usr` (the system's interpreters), a fresh size-bounded tmpfs copy of the
   files at `/work`, its own `/tmp`, `/proc` and `/dev`, and nothing else of the host: no
-  `/etc/shadow`, no `/home`, no server files, no other job's files;
+  `/etc/shadow`, no `/home`, no server files, no other job's files; its `/etc/passwd` and
+  `/etc/group` name only its own user;
 - has no network (an empty network namespace: loopback only) and its own PID, IPC and UTS
   namespaces; it inherits no environment variable (no secret reaches it);
 - runs as a throw-away uid when the worker is root, under rlimits: CPU seconds, writable memory
@@ -107,22 +108,32 @@ class Sandbox:
         folder) is mounted at its own path. `stop` set → the run is killed (`canceled`)."""
         async with self._slots:
             scratch = Path(tempfile.mkdtemp(prefix="devora-sandbox-"))
+            root = os.geteuid() == 0
+            uid = UID_FIRST + random.randrange(UID_COUNT) if root else os.getuid()  # noqa: S311
+            gid = uid if root else os.getgid()
             try:
                 await asyncio.to_thread(_write_tree, scratch / "src", files)
-                argv = self._argv(scratch / "src", environment, env or {}, command)
+                await asyncio.to_thread(_write_identity, scratch / "etc", uid, gid)
+                argv = self._argv(scratch, (uid, gid) if root else None, environment, env or {},
+                                  command)  # fmt: skip
                 return await self._watch(argv, stop)
             finally:
                 await asyncio.to_thread(shutil.rmtree, scratch, True)
 
     def _argv(
-        self, source: Path, environment: Path | None, env: dict[str, str], command: list[str]
+        self,
+        scratch: Path,
+        switch_to: tuple[int, int] | None,
+        environment: Path | None,
+        env: dict[str, str],
+        command: list[str],
     ) -> list[str]:
         assert self.bwrap is not None
         limits = self.limits
         prefix: list[str] = []
-        if os.geteuid() == 0:
-            uid = str(UID_FIRST + random.randrange(UID_COUNT))  # noqa: S311 - not a secret
-            prefix = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        if switch_to is not None:
+            uid, gid = switch_to
+            prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups"]
         disk = str(limits.disk_mb * 1024 * 1024)
         prefix += [
             "prlimit", f"--cpu={limits.cpu_s}", f"--data={limits.memory_mb * 1024 * 1024}",
@@ -142,7 +153,9 @@ class Sandbox:
             "--proc", "/proc", "--dev", "/dev",
             "--size", disk, "--tmpfs", "/work",
             "--size", disk, "--tmpfs", "/tmp",  # noqa: S108 - a fresh tmpfs
-            "--ro-bind", str(source), "/src",
+            "--ro-bind", str(scratch / "src"), "/src",
+            "--ro-bind", str(scratch / "etc" / "passwd"), "/etc/passwd",
+            "--ro-bind", str(scratch / "etc" / "group"), "/etc/group",
         ]  # fmt: skip
         if environment is not None:
             box += ["--ro-bind", str(environment), str(environment)]
@@ -239,6 +252,16 @@ def _kill(process: asyncio.subprocess.Process) -> None:
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def _write_identity(folder: Path, uid: int, gid: int) -> None:
+    """An /etc/passwd and /etc/group naming only the run's own user, `sandbox`: tools that
+    look their user up (PostgreSQL's initdb, `getpass`) find it, and nothing of the host's."""
+    folder.mkdir(mode=0o755)
+    (folder / "passwd").write_text(f"sandbox:x:{uid}:{gid}:sandbox:/tmp:/bin/sh\n")
+    (folder / "group").write_text(f"sandbox:x:{gid}:\n")
+    for name in ("passwd", "group"):
+        (folder / name).chmod(0o644)
 
 
 def _write_tree(root: Path, files: dict[str, str]) -> None:

@@ -1,11 +1,12 @@
 """What a job's code is checked with, and the run that checks it.
 
-A fullstack project runs its own test suite: FastAPI's pytest on SQLite for sqlite and
-postgresql projects (their tests use SQLite unless TEST_DATABASE_URL names a server, and a
-sandbox reaches none), Next.js's vitest for sqlite projects. A project whose tests need a
-database server (Next.js on postgresql, either framework on mongodb) is `skipped` with that
-reason, never passed. An agentic job runs the command its architect named, in the Python
-environment.
+A fullstack project runs its own test suite: FastAPI's pytest, Next.js's vitest, on the
+project's own database. SQLite needs nothing; a postgresql project's run starts Debian's
+PostgreSQL inside its sandbox first (a throw-away cluster on the sandbox's own loopback, gone
+with the sandbox), and its tests get that server. A mongodb project is `skipped` with reason
+`needs_database_server`: no MongoDB-wire server comes with Debian, and the one the suite uses
+is a development tool that is never installed in production. An agentic job runs the command
+its architect named, in the Python environment.
 """
 
 import asyncio
@@ -36,6 +37,23 @@ VITEST = ["vitest", "run", "--reporter=default", "--reporter=junit",
 PYTEST_ADDOPTS = f"-p no:cacheprovider --junitxml={REPORT_PATH} -o junit_family=xunit2"
 # The prepared node_modules is linked into the working copy, where Node resolves packages.
 LINK_NODE_MODULES = 'ln -s "$DEVORA_ENVIRONMENT/node_modules" node_modules && exec "$@"'
+# A PostgreSQL cluster for this run only, in the sandbox's /tmp, on its private loopback:
+# durability off (it lives for one run), started before the command and killed with the
+# sandbox. Exit 125 (the run's own setup failed) when it does not come up in 10 s.
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+WITH_POSTGRES = """log=/tmp/postgres.log
+fail() { cat "$log"; exit 125; }
+"$PG_BIN/initdb" --no-sync -E UTF8 --no-locale -U postgres -A trust -D /tmp/postgres \
+  >"$log" 2>&1 || fail
+"$PG_BIN/postgres" -D /tmp/postgres -k /tmp -h 127.0.0.1 -p 5432 -c fsync=off \
+  -c full_page_writes=off -c synchronous_commit=off -c dynamic_shared_memory_type=mmap \
+  >>"$log" 2>&1 &
+tries=0
+until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p 5432; do
+  tries=$((tries + 1)); [ $tries -gt 200 ] && fail; sleep 0.05
+done
+exec "$@"
+"""
 
 
 @dataclass(frozen=True)
@@ -45,15 +63,27 @@ class Plan:
     command: list[str] | None = None
     environment: str = "python"
     env: dict[str, str] = field(default_factory=dict)
+    postgres: bool = False  # start a PostgreSQL server in the sandbox first
     skip: str | None = None
 
 
 def fullstack_plan(spec: FullstackCreate) -> Plan:
-    if spec.database == "mongodb" or (spec.framework == "nextjs" and spec.database != "sqlite"):
+    if spec.database == "mongodb":
         return Plan(skip="needs_database_server")
+    postgres = spec.database == "postgresql"
     if spec.framework == "nextjs":
-        return Plan(command=VITEST, environment="node", env={"SQLITE_PATH": "/tmp/test.db"})  # noqa: S108
+        env = {"DATABASE_URL": POSTGRES_URL} if postgres else {"SQLITE_PATH": "/tmp/test.db"}  # noqa: S108
+        return Plan(command=VITEST, environment="node", env=env, postgres=postgres)
+    if postgres:
+        url = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+        return Plan(command=PYTEST, env={"TEST_DATABASE_URL": url}, postgres=True)
     return Plan(command=PYTEST)
+
+
+def postgres_bin(root: Path = Path("/usr/lib/postgresql")) -> str | None:
+    """The newest Debian PostgreSQL's programs (`<root>/<major>/bin`), if any."""
+    found = [path.parent for path in root.glob("*/bin/postgres") if path.parts[-3].isdigit()]
+    return str(max(found, key=lambda path: int(path.parent.name))) if found else None
 
 
 def command_plan(command: str | None) -> Plan:
@@ -100,9 +130,14 @@ class Verifier:
             del self._environments[plan.environment]  # the next job tries again
             return skipped("environment_unavailable"), []
         command = plan.command
+        env = {"PYTEST_ADDOPTS": PYTEST_ADDOPTS, "DEVORA_ENVIRONMENT": str(prepared), **plan.env}
         if plan.environment == "node":
             command = ["sh", "-c", LINK_NODE_MODULES, "sh", *command]
-        env = {"PYTEST_ADDOPTS": PYTEST_ADDOPTS, "DEVORA_ENVIRONMENT": str(prepared), **plan.env}
+        if plan.postgres:
+            if (programs := postgres_bin()) is None:
+                return skipped("needs_database_server"), []
+            command = ["sh", "-c", WITH_POSTGRES, "sh", *command]
+            env["PG_BIN"] = programs
         run = await self.sandbox.run(files, command, environment=prepared, env=env, stop=stop)
         if run.limit == "canceled":
             return skipped("canceled"), []
