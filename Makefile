@@ -35,10 +35,12 @@ $(DB_VENV)/.installed: requirements-db.txt
 # projects) and bubblewrap (the sandbox that runs jobs' code). Installed only when missing.
 # PostgreSQL's server binaries are not on PATH: its
 # pair names a path pattern, which `command -v` finds once the pattern matches a file.
+# The packages of $(1) (`command:package` pairs) whose command is missing.
+missing = $$(for pair in $(1); do command -v $${pair%%:*} >/dev/null || echo $${pair\#*:}; done)
 DEBIAN_TOOLS := redis-server:redis-server node:nodejs npm:npm chromium:chromium \
 	/usr/lib/postgresql/*/bin/initdb:postgresql bwrap:bubblewrap
 system-deps:
-	@missing="$$(for pair in $(DEBIAN_TOOLS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done)"; \
+	@missing="$(call missing,$(DEBIAN_TOOLS))"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -65,7 +67,7 @@ test: $(VENV)/.dev $(DB_VENV)/.installed system-deps sandbox $(CLIENT)/node_modu
 # `make test` needs them all (they come with system-deps too).
 SANDBOX_TOOLS := bwrap:bubblewrap /usr/lib/postgresql/*/bin/initdb:postgresql
 sandbox: $(VENV)/.runtime
-	@missing="$$(for pair in $(SANDBOX_TOOLS); do command -v $${pair%%:*} >/dev/null || echo $${pair#*:}; done)"; \
+	@missing="$(call missing,$(SANDBOX_TOOLS))"; \
 	[ -z "$$missing" ] || { $(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } || \
 		echo "not installed: $$missing; the jobs' checks that need it will be skipped"
